@@ -1,0 +1,5 @@
+import sys
+
+from i2pmae.cli.main import main
+
+sys.exit(main())
