@@ -1,0 +1,27 @@
+"""`i2pmae segment`: ShapeNetPart part segmentation."""
+
+from __future__ import annotations
+
+import argparse
+
+from i2pmae.cli.common import add_run_args, overrides_with, print_result
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("segment", help="part segmentation on ShapeNetPart (class and instance mIoU)")
+    add_run_args(p, default_config="segmentation/shapenetpart")
+    p.add_argument("--pretrained", help="pre-training checkpoint to start from")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from i2pmae.engine.runs import start_run
+    from i2pmae.engine.segment import run_segment
+
+    cfg, run_dir, dist = start_run(args.config, overrides_with(args, pretrained=args.pretrained), args.out,
+                                   args.resume, "segment", args.device)
+    summary = run_segment(cfg, run_dir, dist, resume=bool(args.resume))
+    if dist.is_main:
+        print_result(f"segmentation finished: {run_dir} (best = best instance mIoU)",
+                     {k: v for k, v in summary.items() if k != "history"})
+    return 0

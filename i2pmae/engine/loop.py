@@ -1,0 +1,284 @@
+"""The one training loop shared by pre-training, fine-tuning and segmentation.
+
+A task supplies its model, training set, a loss function and an optional
+per-epoch evaluation; this loop does everything else: seeded step-wise batches,
+gradient accumulation, mixed precision, clipping, the cosine schedule,
+checkpoints (last / best, written atomically), exact resume, logging, DDP.
+
+Randomness inside a step (masking, drop-path, augmentation) is re-seeded from
+(seed, global step, shard) before every micro-batch, so a resumed run and a
+run split across DDP ranks draw exactly what one uninterrupted process draws.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import signal
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from i2pmae.engine import checkpoint as ckpt_io
+from i2pmae.engine.distributed import DistInfo, all_reduce_mean, barrier
+from i2pmae.engine.logging import MetricsLogger, progress_bar
+from i2pmae.engine.optim import build_optimizer
+from i2pmae.engine.sampler import StepBatchSampler, mix_seed
+from i2pmae.engine.schedule import CosineSchedule
+from i2pmae.engine.seeding import capture_rng_state, restore_rng_state
+
+log = logging.getLogger("i2pmae")
+
+LossFn = Callable[[nn.Module, dict, torch.Generator], tuple[torch.Tensor, dict[str, float]]]
+EvalFn = Callable[[nn.Module], dict[str, float]]
+
+
+@dataclass
+class Task:
+    """What differs between pre-training, fine-tuning and segmentation."""
+
+    name: str
+    model: nn.Module
+    train_set: Dataset
+    loss_fn: LossFn
+    evaluate: EvalFn | None = None
+    best_metric: str | None = None  # a key of evaluate()'s result, higher is better
+
+
+def resolve_amp(amp: str | None, device: torch.device) -> torch.dtype | None:
+    """'auto' = bf16 on a CUDA device that supports it, else full precision."""
+    amp = (amp or "none").lower()
+    if amp == "auto":
+        return torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else None
+    if amp in ("none", "fp32", "off", "false"):
+        return None
+    if amp == "bf16":
+        return torch.bfloat16
+    if amp == "fp16":
+        return torch.float16
+    raise ValueError(f"train.amp must be auto | bf16 | fp16 | none, got {amp!r}")
+
+
+def move_batch(batch: dict, device: torch.device) -> dict:
+    non_blocking = device.type == "cuda"
+    return {k: v.to(device, non_blocking=non_blocking) if torch.is_tensor(v) else v for k, v in batch.items()}
+
+
+class _StopFlag:
+    """Turns SIGTERM/SIGINT into 'checkpoint at the end of this step, then stop'."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> "_StopFlag":
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not in the main thread
+                pass
+        return self
+
+    def _handle(self, signum, frame) -> None:  # noqa: ANN001
+        if self.requested:  # second signal: stop now
+            raise KeyboardInterrupt
+        log.warning("signal %d received: stopping after this step with a checkpoint", signum)
+        self.requested = True
+
+    def __exit__(self, *exc) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def train(task: Task, cfg: dict, run_dir: Path, dist: DistInfo, resume: bool = False) -> dict[str, Any]:
+    """Run (or resume) training as ``cfg["train"]`` says; return a summary dict."""
+    tcfg = cfg["train"]
+    device = dist.device
+    run_dir = Path(run_dir)
+    seed = int(tcfg.get("seed", 0))
+    epochs = int(tcfg["epochs"])
+    accum = int(tcfg.get("accum_steps", 1))
+    amp_dtype = resolve_amp(tcfg.get("amp", "auto"), device)
+    clip = tcfg.get("grad_clip")
+    ckpt_every = int(tcfg.get("checkpoint_every_steps", 0) or 0)
+    eval_every = int(tcfg.get("eval_every", 1) or 0)
+    max_steps = tcfg.get("max_steps")  # stop early (tests, smoke runs); the schedule is unchanged
+
+    model = task.model.to(device)
+    optimizer = build_optimizer(model, tcfg)
+    sampler = StepBatchSampler(
+        len(task.train_set), int(tcfg["batch_size"]), accum, dist.rank, dist.world_size, seed,
+        shuffle=bool(tcfg.get("shuffle", True)),
+    )
+    steps_per_epoch = sampler.steps_per_epoch
+    schedule = CosineSchedule.from_config(tcfg, steps_per_epoch)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+    ddp_model = _wrap(model, dist, tcfg)
+
+    state = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "best": None, "best_epoch": None}
+    last_path, best_path = run_dir / "last.pth", run_dir / "best.pth"
+    if resume:
+        found = ckpt_io.find_resume_checkpoint(run_dir)
+        if found is None:
+            raise FileNotFoundError(f"--resume {run_dir}: no last.pth checkpoint there to resume from")
+        saved = ckpt_io.load_checkpoint(found, map_location="cpu")
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scaler.load_state_dict(saved["scaler"])
+        state.update(saved["loop"])
+        restore_rng_state(saved["rng"])
+        log.info("resumed from %s at epoch %d step %d", found, state["epoch"], state["step_in_epoch"])
+
+    def save(path: Path, with_training_state: bool = True) -> None:
+        if not dist.is_main:
+            return
+        payload: dict[str, Any] = {"model": model.state_dict(), "loop": dict(state), "config": cfg}
+        if with_training_state:
+            payload.update(optimizer=optimizer.state_dict(), scaler=scaler.state_dict(), rng=capture_rng_state())
+        ckpt_io.save_checkpoint(path, payload)
+
+    loader = DataLoader(
+        task.train_set,
+        batch_sampler=sampler,
+        num_workers=int(tcfg.get("num_workers", 0)),
+        pin_memory=device.type == "cuda",
+        persistent_workers=False,
+    )
+    logger = MetricsLogger(run_dir, enabled=dist.is_main)
+    summary: dict[str, Any] = {"stopped_early": False}
+    history: list[dict[str, float]] = []
+    try:
+        with _StopFlag() as stop:
+            while state["epoch"] < epochs:
+                epoch = state["epoch"]
+                sampler.set_epoch(epoch, state["step_in_epoch"])
+                if hasattr(task.train_set, "set_epoch"):
+                    task.train_set.set_epoch(epoch)
+                model.train()
+                bar = progress_bar(
+                    total=steps_per_epoch, initial=state["step_in_epoch"],
+                    desc=f"{task.name} {epoch + 1}/{epochs}", enabled=dist.is_main,
+                )
+                micro_batches: list[dict] = []
+                t0, seen = time.perf_counter(), 0
+                for batch in loader:
+                    micro_batches.append(batch)
+                    if len(micro_batches) < accum:
+                        continue
+                    lr = schedule.lr(epoch, state["step_in_epoch"])
+                    for group in optimizer.param_groups:
+                        group["lr"] = lr
+                    metrics = _optimizer_step(
+                        task, model, ddp_model, micro_batches, optimizer, scaler, amp_dtype, clip, device, dist,
+                        seed, state["global_step"],
+                    )
+                    seen += sum(len(next(iter(b.values()))) for b in micro_batches) * dist.world_size
+                    micro_batches = []
+                    state["step_in_epoch"] += 1
+                    state["global_step"] += 1
+                    rate = seen / max(time.perf_counter() - t0, 1e-9)
+                    bar.set_postfix(loss=f"{metrics['loss']:.4f}", lr=f"{lr:.2e}", rate=f"{rate:.1f}/s")
+                    bar.update(1)
+                    logger.log({**metrics, "lr": lr, "samples_per_s": rate}, step=state["global_step"], epoch=epoch)
+                    stop_now = stop.requested or (max_steps is not None and state["global_step"] >= int(max_steps))
+                    if stop_now or (ckpt_every and state["global_step"] % ckpt_every == 0):
+                        save(last_path)
+                    if stop_now:
+                        bar.close()
+                        summary["stopped_early"] = True
+                        log.info("stopped at epoch %d step %d; resume with --resume %s",
+                                 epoch, state["step_in_epoch"], run_dir)
+                        return _finish(summary, state, history, logger)
+                bar.close()
+                state["epoch"] += 1
+                state["step_in_epoch"] = 0
+                evaluated: dict[str, float] = {}
+                if task.evaluate is not None and eval_every and (state["epoch"] % eval_every == 0 or state["epoch"] == epochs):
+                    evaluated = task.evaluate(model)
+                    logger.log(evaluated, step=state["global_step"], epoch=epoch, prefix="eval/")
+                    history.append({"epoch": epoch, **evaluated})
+                    if dist.is_main:
+                        log.info("epoch %d: %s", epoch, ", ".join(f"{k} {v:.4f}" for k, v in evaluated.items()))
+                    key = task.best_metric
+                    if key is not None and key in evaluated and (state["best"] is None or evaluated[key] > state["best"]):
+                        state["best"], state["best_epoch"] = float(evaluated[key]), epoch
+                        save(best_path, with_training_state=False)
+                save(last_path)
+                barrier()
+    except Exception:
+        log.exception(
+            "%s failed at epoch %d step %d; the last checkpoint is %s (resume with --resume %s)",
+            task.name, state["epoch"], state["step_in_epoch"], last_path, run_dir,
+        )
+        raise
+    return _finish(summary, state, history, logger)
+
+
+def _finish(summary: dict, state: dict, history: list, logger: MetricsLogger) -> dict:
+    logger.close()
+    summary.update(
+        epochs_done=state["epoch"], global_step=state["global_step"], best=state["best"],
+        best_epoch=state["best_epoch"], history=history,
+    )
+    return summary
+
+
+def _wrap(model: nn.Module, dist: DistInfo, tcfg: dict) -> nn.Module:
+    if dist.world_size == 1:
+        return model
+    from i2pmae.engine.distributed import wrap_ddp
+
+    return wrap_ddp(model, dist, sync_bn=bool(tcfg.get("sync_bn", False)),
+                    find_unused_parameters=bool(tcfg.get("find_unused_parameters", False)))
+
+
+def _optimizer_step(
+    task: Task,
+    model: nn.Module,
+    ddp_model: nn.Module,
+    micro_batches: list[dict],
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    amp_dtype: torch.dtype | None,
+    clip: float | None,
+    device: torch.device,
+    dist: DistInfo,
+    seed: int,
+    global_step: int,
+) -> dict[str, float]:
+    optimizer.zero_grad(set_to_none=True)
+    accum = len(micro_batches)
+    totals: dict[str, float] = {}
+    for micro, batch in enumerate(micro_batches):
+        shard = dist.rank * accum + micro
+        step_seed = mix_seed(seed, global_step, shard)
+        torch.manual_seed(step_seed)
+        gen = torch.Generator().manual_seed(step_seed)
+        batch = move_batch(batch, device)
+        sync = nullcontext() if (micro == accum - 1 or ddp_model is model) else ddp_model.no_sync()
+        with sync:
+            with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+                loss, parts = task.loss_fn(ddp_model, batch, gen)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"non-finite loss {loss.item()} at step {global_step}: {parts}")
+            scaler.scale(loss / accum).backward()
+        for k, v in {"loss": float(loss.detach()), **parts}.items():
+            totals[k] = totals.get(k, 0.0) + float(v) / accum
+    if clip:
+        scaler.unscale_(optimizer)
+        totals["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(model.parameters(), float(clip)))
+    scaler.step(optimizer)
+    scaler.update()
+    if dist.world_size > 1:
+        keys = sorted(totals)
+        reduced = all_reduce_mean(torch.tensor([totals[k] for k in keys], device=device, dtype=torch.float64))
+        totals = {k: float(v) for k, v in zip(keys, reduced)}
+    if not math.isfinite(totals["loss"]):
+        raise FloatingPointError(f"non-finite loss at step {global_step}: {totals}")
+    return totals

@@ -1,0 +1,56 @@
+"""AdamW with the authors' weight-decay exemptions (DATA.md 4-5).
+
+The authors exempt from weight decay every 1-D parameter (norm scales, biases,
+cls/mask tokens), every ``*.bias`` and every parameter whose name contains
+``token`` -- which, because of the name, also covers all ``token_embed.*``
+convolution weights. Frozen parameters (``requires_grad=False``, e.g. a 2D
+teacher) are left out of the optimiser altogether.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+import torch
+from torch import nn
+
+
+def is_no_decay(name: str, param: torch.Tensor, skip: Iterable[str] = ()) -> bool:
+    """The authors' rule: 1-D, a bias, a name containing ``token``, or explicitly listed."""
+    return param.ndim <= 1 or name == "bias" or name.endswith(".bias") or "token" in name or name in set(skip)
+
+
+def param_groups(model: nn.Module, weight_decay: float, skip: Iterable[str] = ()) -> list[dict[str, Any]]:
+    """Two groups, ``no_decay`` (weight decay 0) then ``decay``; trainable parameters only, empty groups dropped."""
+    skip = set(skip)
+    no_decay: list[nn.Parameter] = []
+    decay: list[nn.Parameter] = []
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        (no_decay if is_no_decay(name, param, skip) else decay).append(param)
+    groups = [
+        {"params": no_decay, "weight_decay": 0.0, "name": "no_decay"},
+        {"params": decay, "weight_decay": float(weight_decay), "name": "decay"},
+    ]
+    return [g for g in groups if g["params"]]
+
+
+def build_optimizer(model: nn.Module, cfg: Mapping[str, Any]) -> torch.optim.Optimizer:
+    """AdamW from ``cfg['train']`` (or that section itself): ``lr`` (required), ``weight_decay`` (0.05),
+    ``betas`` ([0.9, 0.999]), ``eps`` (1e-8), ``optimizer`` (only ``adamw``), ``no_decay`` (extra names)."""
+    tcfg = cfg["train"] if "train" in cfg and "lr" not in cfg and isinstance(cfg["train"], Mapping) else cfg
+    name = str(tcfg.get("optimizer", "adamw")).lower()
+    if name != "adamw":
+        raise ValueError(f"train.optimizer must be 'adamw' (the authors' optimiser), got {name!r}")
+    if "lr" not in tcfg:
+        raise ValueError("train.lr is required to build the optimiser")
+    lr = float(tcfg["lr"])
+    weight_decay = float(tcfg.get("weight_decay", 0.05))
+    betas = tuple(float(b) for b in tcfg.get("betas", (0.9, 0.999)))
+    if len(betas) != 2:
+        raise ValueError(f"train.betas must hold two numbers, got {tcfg.get('betas')!r}")
+    groups = param_groups(model, weight_decay, tcfg.get("no_decay", ()) or ())
+    if not groups:
+        raise ValueError(f"{type(model).__name__} has no trainable parameters (all have requires_grad=False)")
+    return torch.optim.AdamW(groups, lr=lr, betas=betas, eps=float(tcfg.get("eps", 1e-8)), weight_decay=weight_decay)
