@@ -106,8 +106,11 @@ def run_table1(cfg: dict, out_dir: Path, dist: DistInfo, seeds: list[int]) -> di
                 run_dir.mkdir(parents=True, exist_ok=True)
                 seed_everything(seed)
                 run_pretrain(vcfg, run_dir, dist, resume=resume)
-            encoder = build_encoder(vcfg["model"], str(run_dir / "last.pth")).to(dist.device)
-            results[variant].append(svm_accuracy(encoder, svm_train, svm_test, c, dist, cfg.get("svm")))
+            acc = _last_epoch_svm(run_dir, vcfg)
+            if acc is None:  # the run did not score its last epoch: score its last checkpoint now
+                encoder = build_encoder(vcfg["model"], str(run_dir / "last.pth")).to(dist.device)
+                acc = svm_accuracy(encoder, svm_train, svm_test, c, dist, cfg.get("svm"))
+            results[variant].append(acc)
             runs[variant].append(str(run_dir))
             log.info("seed %d %s: SVM %.2f%%", seed, variant, results[variant][-1])
     teacher_acc = teacher_svm_accuracy(cfg, dist)
@@ -122,6 +125,18 @@ def run_table1(cfg: dict, out_dir: Path, dist: DistInfo, seeds: list[int]) -> di
         (out_dir / "table1.json").write_text(json.dumps(summary, indent=2))
         (out_dir / "table1.md").write_text(table1_markdown(summary))
     return summary
+
+
+def _last_epoch_svm(run_dir: Path, cfg: dict) -> float | None:
+    """The run's own SVM score of its last epoch (same data, same C), if it logged one."""
+    from i2pmae.engine.logging import read_metrics
+
+    metrics = run_dir / "metrics.jsonl"
+    if not metrics.is_file():
+        return None
+    last_epoch = int(cfg["train"]["epochs"]) - 1
+    rows = [r for r in read_metrics(metrics) if "eval/svm_acc" in r and r.get("epoch") == last_epoch]
+    return float(rows[-1]["eval/svm_acc"]) if rows else None
 
 
 def _finished(run_dir: Path, cfg: dict) -> bool:

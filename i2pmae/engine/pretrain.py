@@ -41,7 +41,7 @@ def run_pretrain(cfg: dict, run_dir: Path, dist: DistInfo, resume: bool = False)
     def loss_fn(m: nn.Module, batch: dict, gen: torch.Generator):
         points = augment(batch["points"], generator=gen)
         out = m(points)
-        return out["loss"], {"loss_3d": float(out["loss_3d"]), "loss_2d": float(out["loss_2d"])}
+        return out["loss"], {"loss_3d": float(out["loss_3d"].detach()), "loss_2d": float(out["loss_2d"].detach())}
 
     evaluate = None
     if data_cfg.get("svm"):

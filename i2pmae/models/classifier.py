@@ -46,6 +46,7 @@ class I2PMAEClassifier(nn.Module):
         encoder_depths: Sequence[int] = (5, 5, 5),
         num_heads: int = 6,
         drop_path_rate: float = 0.1,
+        embed_widths: Sequence[int] = (128, 256, 512),
         local_radius: Sequence[float] = (0.24, 0.48, 0.96),
         label_smoothing: float = 0.2,
         head_dim: int = 256,
@@ -67,7 +68,7 @@ class I2PMAEClassifier(nn.Module):
         self.group_sizes = [int(k) for k in group_sizes]
         self.label_smoothing = float(label_smoothing)
         self.h_encoder = HierarchicalEncoder(encoder_dims, encoder_depths, num_heads, drop_path_rate,
-                                             local_radius, with_norms=False)
+                                             local_radius, with_norms=False, embed_widths=embed_widths)
         feat = encoder_dims[-1] * (2 if pooling == "concat" else 1)
         self.norm = nn.LayerNorm(encoder_dims[-1])
         self.cls_head_finetune = nn.Sequential(

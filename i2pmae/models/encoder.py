@@ -80,7 +80,8 @@ class HierarchicalEncoder(nn.Module):
     """
 
     def __init__(self, encoder_dims: Sequence[int], encoder_depths: Sequence[int], num_heads: int,
-                 drop_path_rate: float, local_radius: Sequence[float], with_norms: bool) -> None:
+                 drop_path_rate: float, local_radius: Sequence[float], with_norms: bool,
+                 embed_widths: Sequence[int] = (128, 256, 512)) -> None:
         super().__init__()
         n = len(encoder_dims)
         if not (len(encoder_depths) == len(local_radius) == n) or n < 1:
@@ -92,7 +93,7 @@ class HierarchicalEncoder(nn.Module):
         self.encoder_pos_embeds = nn.ModuleList()
         for s, dim in enumerate(self.encoder_dims):
             in_c = 3 if s == 0 else self.encoder_dims[s - 1]
-            self.token_embed.append(TokenEmbed(in_c, dim, first_scale=s == 0))
+            self.token_embed.append(TokenEmbed(in_c, dim, first_scale=s == 0, embed_widths=tuple(embed_widths)))
             self.encoder_pos_embeds.append(position_mlp(dim))
         rates = drop_path_schedule(drop_path_rate, encoder_depths)
         self.encoder_blocks = nn.ModuleList(

@@ -99,6 +99,7 @@ class I2PMAE(nn.Module):
         encoder_depths: Sequence[int] = (5, 5, 5),
         num_heads: int = 6,
         drop_path_rate: float = 0.1,
+        embed_widths: Sequence[int] = (128, 256, 512),
         decoder_dims: Sequence[int] = (384, 192),
         decoder_depths: Sequence[int] = (1, 1),
         decoder_up_blocks: int = 1,
@@ -164,7 +165,7 @@ class I2PMAE(nn.Module):
 
         # Hierarchical encoder (visible tokens only).
         self.h_encoder = HierarchicalEncoder(encoder_dims, encoder_depths, num_heads, drop_path_rate,
-                                             local_radius, with_norms=True)
+                                             local_radius, with_norms=True, embed_widths=embed_widths)
         # The LayerNorms of scales below the reconstructed one feed no loss (scale 1 in the paper, as in the
         # authors' code, where they stay at (1, 0)); frozen so DDP needs no find_unused_parameters.
         for norm in list(self.h_encoder.encoder_norms)[: n_scales - len(decoder_dims)]:

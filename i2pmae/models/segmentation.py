@@ -35,6 +35,7 @@ class I2PMAESegmentation(nn.Module):
         encoder_depths: Sequence[int] = (5, 5, 5),
         num_heads: int = 6,
         drop_path_rate: float = 0.1,
+        embed_widths: Sequence[int] = (128, 256, 512),
         local_radius: Sequence[float] = (0.32, 0.64, 1.28),
         propagation_dims: Sequence[int] | None = None,
         label_dim: int = 64,
@@ -52,7 +53,7 @@ class I2PMAESegmentation(nn.Module):
         self.num_groups = [int(g) for g in num_groups]
         self.group_sizes = [int(k) for k in group_sizes]
         self.h_encoder = HierarchicalEncoder(encoder_dims, encoder_depths, num_heads, drop_path_rate,
-                                             local_radius, with_norms=True)
+                                             local_radius, with_norms=True, embed_widths=embed_widths)
         prop = list(propagation_dims) if propagation_dims is not None else [4 * encoder_dims[-1], 1024]
         self.label_conv = nn.Sequential(nn.Conv1d(self.num_categories, label_dim, 1, bias=False),
                                         nn.BatchNorm1d(label_dim), nn.LeakyReLU(0.2))

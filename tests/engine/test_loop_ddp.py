@@ -74,7 +74,7 @@ def test_ddp_two_ranks_match_single_process_accumulation(tmp_path):
 
     single_losses, ddp_losses = losses("single"), losses("ddp")
     assert len(single_losses) == len(ddp_losses) == 4
-    torch.testing.assert_close(torch.tensor(ddp_losses), torch.tensor(single_losses), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(torch.tensor(ddp_losses), torch.tensor(single_losses), rtol=1e-4, atol=1e-5)
     single_w = torch.load(tmp_path / "single" / "last.pth", weights_only=True)["model"]
     for key, value in single_w.items():
         if value.is_floating_point() and "running" not in key:
