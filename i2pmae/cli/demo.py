@@ -10,13 +10,24 @@ from __future__ import annotations
 import argparse
 
 
+def seed_list(text: str) -> list[int]:
+    """'0,1,2' -> [0, 1, 2] (argparse type)."""
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seeds takes comma-separated integers, e.g. 0,1,2; got {text!r}") from None
+    if not seeds:
+        raise argparse.ArgumentTypeError("--seeds needs at least one seed")
+    return seeds
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="built-in demo: procedural data, pre-training, linear SVM, report (CPU, minutes)",
                        description="Runs `experiment table1` on the quickstart config and writes "
                        "OUT/report.md with the table, training curves and the Figure-5 visualisation.")
     p.add_argument("-c", "--config", default="quickstart", help="config (default: quickstart)")
     p.add_argument("--out", default="demo", help="output folder (default: demo)")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--seeds", type=seed_list, default=[0, 1, 2], help="comma-separated seeds (default: 0,1,2)")
     p.add_argument("--device")
     p.add_argument("--debug", action="store_true")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. train.epochs=2")
@@ -53,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     model = build_model(cfg["model"], teacher=build_teacher_from_config(cfg, dist.device))
     model.load_state_dict(load_weights(Path(summary["runs"]["i2p-mae"][0]) / "last.pth"))
     test_set = build_dataset(cfg["data"]["svm"], "test")
-    sample = test_set[0]
+    sample = test_set[_showcase_index(test_set)]
     paths = visualize_cloud(model.to(dist.device), sample["points"].to(dist.device), out / "figure5.png",
                             seed=args.seeds[0])
     for i, path in enumerate(paths):
@@ -67,4 +78,19 @@ def run(args: argparse.Namespace) -> int:
     print(f"report: {report}")
     for title, path in figures.items():
         print(f"  {title}: {path}")
+    return 0
+
+
+SHOWCASE = ("chair", "airplane", "lamp", "table", "mug")
+
+
+def _showcase_index(dataset) -> int:
+    """The first test shape of a structured class (a sphere shows little of the masking)."""
+    classes = list(getattr(dataset, "classes", []) or [])
+    wanted = [classes.index(c) for c in SHOWCASE if c in classes]
+    labels = dataset.labels() if hasattr(dataset, "labels") else []
+    for target in wanted:
+        for i, label in enumerate(labels):
+            if int(label) == target:
+                return i
     return 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from i2pmae.cli.demo import seed_list
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("experiment", help="multi-run experiments (table1: random init vs w/o 2D vs I2P-MAE)")
@@ -14,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "Re-running with the same --out reuses finished runs and resumes unfinished ones.")
     t.add_argument("-c", "--config", default="quickstart", help="config (default: quickstart)")
     t.add_argument("--out", default="runs/table1", help="output folder (default: runs/table1)")
-    t.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    t.add_argument("--seeds", type=seed_list, default=[0, 1, 2], help="comma-separated seeds (default: 0,1,2)")
     t.add_argument("--device")
     t.add_argument("--debug", action="store_true")
     t.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
