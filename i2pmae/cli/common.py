@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 
 def add_run_args(parser: argparse.ArgumentParser, default_config: str | None = None, resumable: bool = True) -> None:
@@ -23,8 +24,8 @@ def overrides_with(args: argparse.Namespace, **extra: object) -> list[str]:
     """The command-line overrides plus flags that are shorthands for config keys."""
     out = list(args.overrides)
     for key, value in extra.items():
-        if value is not None:
-            out.append(f"{key}={value}")
+        if value is not None:  # quoted: a flag's value is literal text (a path may hold ' #', ': ', digits only)
+            out.append(f"{key}={json.dumps(str(value))}")
     for item in out:
         if "=" not in item:
             raise ValueError(f"override {item!r} is not of the form key.sub=value")
@@ -34,7 +35,7 @@ def overrides_with(args: argparse.Namespace, **extra: object) -> list[str]:
 def print_result(title: str, result: dict) -> None:
     print(title)
     for key, value in result.items():
-        if isinstance(value, float):
-            print(f"  {key}: {value:.2f}")
+        if isinstance(value, float):  # accuracies with 2 decimals; small values (SVM C) not rounded to 0.01
+            print(f"  {key}: {value:.2f}" if value == 0 or abs(value) >= 1 else f"  {key}: {value:.4g}")
         elif not isinstance(value, (list, dict)):
             print(f"  {key}: {value}")

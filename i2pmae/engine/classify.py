@@ -177,6 +177,7 @@ def run_fewshot(cfg: dict, run_dir: Path, dist: DistInfo) -> dict[str, Any]:
             result_file = sub / "result.json"
             if result_file.is_file():  # resume: finished folds are kept
                 accs.setdefault(key, []).append(json.loads(result_file.read_text())["best_acc"])
+                log.info("few-shot %s fold %d: already finished (%s), skipped", key, fold, result_file)
                 continue
             fold_cfg = copy.deepcopy(cfg)
             fold_cfg["data"]["dataset"].update(way=way, shot=shot, fold=fold)

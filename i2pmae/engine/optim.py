@@ -38,11 +38,13 @@ def param_groups(model: nn.Module, weight_decay: float, skip: Iterable[str] = ()
 
 def build_optimizer(model: nn.Module, cfg: Mapping[str, Any]) -> torch.optim.Optimizer:
     """AdamW from ``cfg['train']`` (or that section itself): ``lr`` (required), ``weight_decay`` (0.05),
-    ``betas`` ([0.9, 0.999]), ``eps`` (1e-8), ``optimizer`` (only ``adamw``), ``no_decay`` (extra names)."""
+    ``betas`` ([0.9, 0.999]), ``eps`` (1e-8), ``no_decay`` (extra names), ``optimizer``: ``adamw`` (the
+    authors') or ``sgd`` (``momentum`` 0.9; its update is linear in the gradient, which makes numerical
+    comparisons between runs meaningful where Adam's normalisation amplifies rounding noise)."""
     tcfg = cfg["train"] if "train" in cfg and "lr" not in cfg and isinstance(cfg["train"], Mapping) else cfg
     name = str(tcfg.get("optimizer", "adamw")).lower()
-    if name != "adamw":
-        raise ValueError(f"train.optimizer must be 'adamw' (the authors' optimiser), got {name!r}")
+    if name not in ("adamw", "sgd"):
+        raise ValueError(f"train.optimizer must be 'adamw' (the authors' optimiser) or 'sgd', got {name!r}")
     if "lr" not in tcfg:
         raise ValueError("train.lr is required to build the optimiser")
     lr = float(tcfg["lr"])
@@ -53,4 +55,6 @@ def build_optimizer(model: nn.Module, cfg: Mapping[str, Any]) -> torch.optim.Opt
     groups = param_groups(model, weight_decay, tcfg.get("no_decay", ()) or ())
     if not groups:
         raise ValueError(f"{type(model).__name__} has no trainable parameters (all have requires_grad=False)")
+    if name == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=float(tcfg.get("momentum", 0.9)), weight_decay=weight_decay)
     return torch.optim.AdamW(groups, lr=lr, betas=betas, eps=float(tcfg.get("eps", 1e-8)), weight_decay=weight_decay)

@@ -29,7 +29,8 @@ def start_run(
     """Resolve the config, create (or reopen) the run directory, start logging and DDP.
 
     With ``resume`` the run's own saved config is used (overrides still apply),
-    so a resumed run cannot silently change its recipe.
+    so a resumed run cannot silently change its recipe; its ``train.max_steps`` is dropped
+    unless given again, so ``--resume`` finishes a run stopped early on purpose.
     """
     if resume:
         run_dir = Path(resume)
@@ -37,6 +38,9 @@ def start_run(
         if not saved.is_file():
             raise FileNotFoundError(f"--resume {run_dir}: no config.yaml there; is it a run directory?")
         cfg = load_config(saved, overrides)
+        # train.max_steps stops one invocation early (smoke runs); the resumed run goes on unless asked again.
+        if not any(o.split("=", 1)[0].strip() == "train.max_steps" for o in overrides):
+            cfg.get("train", {}).pop("max_steps", None)
     else:
         if config is None:
             raise ValueError(f"{kind}: give --config FILE (or a shipped name such as pretrain/i2p-mae)")
@@ -80,4 +84,6 @@ def build_teacher_from_config(cfg: dict, device: torch.device):
         dtype = torch.float16 if device.type == "cuda" else torch.float32
     elif isinstance(dtype, str):
         dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[dtype]
-    return build_teacher(tcfg.get("name", "clip-vit-b16"), weights=tcfg.get("weights"), device=device, dtype=dtype)
+    extra = {"arch_overrides": dict(tcfg["arch_overrides"])} if tcfg.get("arch_overrides") else {}
+    return build_teacher(tcfg.get("name", "clip-vit-b16"), weights=tcfg.get("weights"), device=device, dtype=dtype,
+                         **extra)

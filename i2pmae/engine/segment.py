@@ -7,6 +7,7 @@ separately as maxima over epochs, and ``best.pth`` follows instance mIoU.
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,9 @@ def run_segment(cfg: dict, run_dir: Path, dist: DistInfo, resume: bool = False) 
     model = build_classifier(cfg)  # load_pretrained works the same for the segmentation network
     augment = build_transforms(cfg.get("augment", {}).get("train", ["seg_scale_shift"]))
     log.info("part segmentation: %d training shapes, %d test shapes", len(train_set), len(test_set))
-    best_class = {"value": None}
+    # Best class mIoU is a maximum over epochs of its own; a resumed run starts from what it logged before.
+    earlier = _logged(run_dir, "eval/class_miou") if resume else []
+    best_class = {"value": max(earlier, default=None)}
 
     def loss_fn(m: nn.Module, batch: dict, gen: torch.Generator):
         points = augment(batch["points"], generator=gen)
@@ -67,5 +70,14 @@ def run_segment(cfg: dict, run_dir: Path, dist: DistInfo, resume: bool = False) 
 
     summary = train(Task("segment", model, train_set, loss_fn, evaluate, best_metric="instance_miou"),
                     cfg, run_dir, dist, resume)
-    summary["best_class_miou"] = max((h["class_miou"] for h in summary["history"]), default=None)
+    summary["best_class_miou"] = max(earlier + [h["class_miou"] for h in summary["history"]], default=None)
     return summary
+
+
+def _logged(run_dir: Path, key: str) -> list[float]:
+    """Every value of ``key`` in the run's metrics.jsonl (the epochs before a resume)."""
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [float(r[key]) for r in rows if isinstance(r.get(key), (int, float))]

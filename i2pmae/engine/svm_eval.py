@@ -50,6 +50,11 @@ def build_encoder(model_cfg: dict, checkpoint: str | None) -> nn.Module:
     from i2pmae.engine.runs import load_weights
     from i2pmae.models import build_model
 
+    name = model_cfg.get("name")
+    if name != "I2PMAE":
+        raise ValueError(f"features come from the pre-training network (model.name: I2PMAE), but the config's model "
+                         f"is {name!r}; use a pre-training config (e.g. pretrain/i2p-mae, svm/modelnet40) or a "
+                         "pre-training run's config.yaml")
     cfg = dict(model_cfg, masking="random", fusion="none")  # features need no teacher
     model = build_model(cfg)
     if checkpoint is None:
