@@ -53,8 +53,8 @@ def evaluate(model: torch.nn.Module, loader: DataLoader, device: torch.device) -
     return {"view_acc": 100.0 * per_view / (total * 3), "multiview_acc": 100.0 * multi / total}
 
 
-def train_tiny_teacher(data_root: str | Path, out: str | Path, epochs: int = 15, batch_size: int = 32,
-                       lr: float = 1e-3, weight_decay: float = 0.05, seed: int = 0, device: str | None = None,
+def train_tiny_teacher(data_root: str | Path, out: str | Path, epochs: int = 40, batch_size: int = 32,
+                       lr: float = 2e-3, weight_decay: float = 0.05, seed: int = 0, device: str | None = None,
                        arch: dict[str, Any] | None = None) -> dict[str, Any]:
     """Fit the tiny ViT, write ``out`` (.safetensors + .json) and ``<out stem>.log.jsonl``; return the summary."""
     seed_everything(seed)
@@ -116,7 +116,8 @@ def train_tiny_teacher(data_root: str | Path, out: str | Path, epochs: int = 15,
         "trained_on": str(data_root), "train_shapes": len(train_set), "test_shapes": len(test_set),
         "epochs": epochs, "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay, "seed": seed,
         "test_view_acc": final["test_view_acc"], "test_multiview_acc": final["test_multiview_acc"],
-        "command": f"i2pmae teacher train --data {data_root} --out {out} --epochs {epochs} --seed {seed}",
+        "command": (f"i2pmae teacher train --data {data_root} --out {out} --epochs {epochs} --lr {lr} "
+                    f"--batch-size {batch_size} --seed {seed}"),
         "train_seconds": final["elapsed_s"], "device": str(dev),
     }
     save_tiny_vit(model.cpu(), out, classes=classes, meta=meta)
