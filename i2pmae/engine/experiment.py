@@ -23,7 +23,7 @@ from i2pmae.engine.distributed import DistInfo
 from i2pmae.engine.pretrain import run_pretrain
 from i2pmae.engine.runs import build_teacher_from_config
 from i2pmae.engine.seeding import seed_everything
-from i2pmae.engine.svm import linear_svm_accuracy
+from i2pmae.engine.svm import CV_GRID, linear_svm_accuracy, parse_svm_c
 from i2pmae.engine.svm_eval import build_encoder, shard_loader, svm_accuracy
 
 log = logging.getLogger("i2pmae")
@@ -71,7 +71,7 @@ def teacher_svm_accuracy(cfg: dict, dist: DistInfo) -> float:
 
     tr_x, tr_y = encode("train")
     te_x, te_y = encode("test")
-    return linear_svm_accuracy(tr_x, tr_y, te_x, te_y, float(cfg.get("svm", {}).get("C", 0.01)))
+    return linear_svm_accuracy(tr_x, tr_y, te_x, te_y, parse_svm_c(cfg.get("svm", {}).get("C", 0.01)))
 
 
 def variant_config(cfg: dict, variant: str, seed: int) -> dict:
@@ -88,7 +88,7 @@ def run_table1(cfg: dict, out_dir: Path, dist: DistInfo, seeds: list[int]) -> di
     ensure_synthetic_data(cfg)
     svm_cfg = cfg["data"]["svm"]
     svm_train, svm_test = build_dataset(svm_cfg, "train"), build_dataset(svm_cfg, "test")
-    c = float(cfg.get("svm", {}).get("C", 0.01))
+    c = parse_svm_c(cfg.get("svm", {}).get("C", 0.01))
     results: dict[str, list[float]] = {k: [] for k in VARIANTS}
     runs: dict[str, list[str]] = {k: [] for k in VARIANTS if k != "random_init"}
     for seed in seeds:
@@ -159,6 +159,9 @@ def table1_markdown(summary: dict) -> str:
     lines.append(f"| 2D teacher `{summary['teacher']}` on its multi-view features (reference) | "
                  f"{summary['teacher_svm']:.2f} | |")
     lines.append("")
-    lines.append(f"SVM: sklearn linear SVC, C={summary['C']}, last checkpoint of each run "
+    c = summary["C"]
+    c_text = (f"C chosen per encoder by 3-fold cross-validation on the training split from {list(CV_GRID)}"
+              if c == "cv" else f"C={c}")
+    lines.append(f"SVM: sklearn linear SVC, {c_text}; last checkpoint of each run "
                  "(nothing selected on the test split); std is the population std (numpy default).")
     return "\n".join(lines) + "\n"

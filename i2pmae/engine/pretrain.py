@@ -20,6 +20,7 @@ from i2pmae.data.transforms import build_transforms
 from i2pmae.engine.distributed import DistInfo
 from i2pmae.engine.loop import Task, train
 from i2pmae.engine.runs import build_teacher_from_config
+from i2pmae.engine.svm import parse_svm_c
 from i2pmae.engine.svm_eval import svm_accuracy
 from i2pmae.models import build_model
 
@@ -48,7 +49,7 @@ def run_pretrain(cfg: dict, run_dir: Path, dist: DistInfo, resume: bool = False)
         svm_cfg = data_cfg["svm"]
         svm_train = build_dataset(svm_cfg, "train")
         svm_test = build_dataset(svm_cfg, "test")
-        c = float(cfg.get("svm", {}).get("C", 0.01))
+        c = parse_svm_c(cfg.get("svm", {}).get("C", 0.01))
 
         def evaluate(m: nn.Module) -> dict[str, float]:
             return {"svm_acc": svm_accuracy(m, svm_train, svm_test, c, dist, cfg.get("svm", {}))}

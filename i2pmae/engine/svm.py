@@ -27,9 +27,42 @@ def _as_numpy(x: ArrayLike, name: str, ndim: int) -> np.ndarray:
     return arr
 
 
+CV_GRID = (0.01, 0.1, 1.0, 10.0, 100.0)
+
+
+def parse_svm_c(value: Any) -> float | str:
+    """``svm.C`` of a config: a positive number, or ``"cv"`` (chosen on the training split)."""
+    if isinstance(value, str) and value.lower() == "cv":
+        return "cv"
+    try:
+        c = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"svm.C must be a positive number or 'cv', got {value!r}") from None
+    if not c > 0:
+        raise ValueError(f"svm.C must be > 0, got {value!r}")
+    return c
+
+
+def choose_c_by_cv(x: np.ndarray, y: np.ndarray, grid: tuple[float, ...] = CV_GRID, folds: int = 3,
+                   seed: int = 0) -> float:
+    """The C of ``grid`` with the best stratified k-fold accuracy on the *training* features only.
+
+    The authors' C values suit CLIP-guided ViT-size encoders; other encoders (small models, random
+    init) have other feature scales, and picking C on the test split would be tuning on it.
+    """
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.svm import SVC
+
+    smallest = int(np.bincount(np.unique(y, return_inverse=True)[1]).min())
+    k = max(2, min(folds, smallest))
+    cv = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+    scores = [cross_val_score(SVC(kernel="linear", C=c), x, y, cv=cv).mean() for c in grid]
+    return float(grid[int(np.argmax(scores))])
+
+
 def linear_svm_accuracy(train_feats: ArrayLike, train_labels: ArrayLike, test_feats: ArrayLike,
-                        test_labels: ArrayLike, C: float) -> float:
-    """Test accuracy (%) of a linear SVC with penalty ``C`` fitted on the training features."""
+                        test_labels: ArrayLike, C: float | str) -> float:
+    """Test accuracy (%) of a linear SVC with penalty ``C`` (or ``"cv"``) fitted on the training features."""
     from sklearn.svm import SVC
 
     x_tr = _as_numpy(train_feats, "train_feats", 2)
@@ -47,8 +80,9 @@ def linear_svm_accuracy(train_feats: ArrayLike, train_labels: ArrayLike, test_fe
             f"the SVM needs at least 2 training classes and 1 test item, got {len(np.unique(y_tr))} classes "
             f"and {len(x_te)} test items"
         )
-    if not C > 0:
-        raise ValueError(f"SVM C must be > 0, got {C}")
+    C = parse_svm_c(C)
+    if C == "cv":
+        C = choose_c_by_cv(x_tr, y_tr)
     clf = SVC(kernel="linear", C=float(C))
     clf.fit(x_tr, y_tr)
     return float(clf.score(x_te, y_te) * 100.0)

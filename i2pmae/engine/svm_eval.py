@@ -9,7 +9,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from i2pmae.engine.distributed import DistInfo
-from i2pmae.engine.svm import extract_features, linear_svm_accuracy
+from i2pmae.engine.svm import extract_features, linear_svm_accuracy, parse_svm_c
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -37,7 +37,7 @@ def encode_dataset(model: nn.Module, dataset: Dataset, dist: DistInfo, opts: dic
     return feats, labels
 
 
-def svm_accuracy(model: nn.Module, train_set: Dataset, test_set: Dataset, c: float, dist: DistInfo,
+def svm_accuracy(model: nn.Module, train_set: Dataset, test_set: Dataset, c: float | str, dist: DistInfo,
                  opts: dict[str, Any] | None = None) -> float:
     """Overall accuracy (%) of sklearn's linear SVC on the encoder's features."""
     tr_x, tr_y = encode_dataset(model, train_set, dist, opts)
@@ -82,6 +82,6 @@ def run_svm(cfg: dict, checkpoint: str | None, dist: DistInfo) -> dict[str, floa
     model = build_encoder(cfg["model"], checkpoint).to(dist.device)
     svm_cfg = cfg["data"]["svm"]
     train_set, test_set = build_dataset(svm_cfg, "train"), build_dataset(svm_cfg, "test")
-    c = float(cfg.get("svm", {}).get("C", 0.01))
+    c = parse_svm_c(cfg.get("svm", {}).get("C", 0.01))
     acc = svm_accuracy(model, train_set, test_set, c, dist, cfg.get("svm", {}))
     return {"svm_acc": acc, "C": c, "train_items": len(train_set), "test_items": len(test_set)}
