@@ -55,11 +55,11 @@ def evaluate(model: torch.nn.Module, loader: DataLoader, device: torch.device) -
 
 def train_tiny_teacher(data_root: str | Path, out: str | Path, epochs: int = 40, batch_size: int = 32,
                        lr: float = 2e-3, weight_decay: float = 0.05, seed: int = 0, device: str | None = None,
-                       arch: dict[str, Any] | None = None) -> dict[str, Any]:
+                       arch: dict[str, Any] | None = None, npoints: int = 2048) -> dict[str, Any]:
     """Fit the tiny ViT, write ``out`` (.safetensors + .json) and ``<out stem>.log.jsonl``; return the summary."""
     seed_everything(seed)
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    data_cfg = {"format": "modelnet40_h5", "root": str(Path(data_root) / "modelnet40_ply_hdf5_2048"), "npoints": 2048}
+    data_cfg = {"format": "modelnet40_h5", "root": str(Path(data_root) / "modelnet40_ply_hdf5_2048"), "npoints": npoints}
     train_set, test_set = build_dataset(data_cfg, "train"), build_dataset(data_cfg, "test")
     classes = list(train_set.classes)
     arch = dict(DEFAULT_ARCH, **(arch or {}))

@@ -16,7 +16,7 @@ def test_train_tiny_teacher_writes_a_loadable_teacher(tmp_path):
     data = tmp_path / "data"
     write_synthetic(data, classes=4, per_class=4, test_per_class=2, seed=0, npoints=1024, h5_points=512)
     out = tmp_path / "teacher.safetensors"
-    summary = train_tiny_teacher(data, out, epochs=2, batch_size=4, seed=0, device="cpu", arch=TINY)
+    summary = train_tiny_teacher(data, out, epochs=2, batch_size=4, seed=0, device="cpu", arch=TINY, npoints=256)
 
     rows = [json.loads(line) for line in (tmp_path / "teacher.log.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [0, 1]
@@ -36,8 +36,8 @@ def test_train_tiny_teacher_writes_a_loadable_teacher(tmp_path):
 def test_training_is_seeded(tmp_path):
     data = tmp_path / "data"
     write_synthetic(data, classes=3, per_class=2, test_per_class=1, seed=0, npoints=512, h5_points=256)
-    a = train_tiny_teacher(data, tmp_path / "a.safetensors", epochs=1, batch_size=2, seed=3, device="cpu", arch=TINY)
-    b = train_tiny_teacher(data, tmp_path / "b.safetensors", epochs=1, batch_size=2, seed=3, device="cpu", arch=TINY)
+    a = train_tiny_teacher(data, tmp_path / "a.safetensors", epochs=1, batch_size=2, seed=3, device="cpu", arch=TINY, npoints=256)
+    b = train_tiny_teacher(data, tmp_path / "b.safetensors", epochs=1, batch_size=2, seed=3, device="cpu", arch=TINY, npoints=256)
     assert a["test_multiview_acc"] == b["test_multiview_acc"]
     from safetensors.torch import load_file
 

@@ -59,7 +59,9 @@ def test_errors():
     with pytest.raises(ValueError, match="train.lr"):
         build_optimizer(Net(), {"weight_decay": 0.05})
     with pytest.raises(ValueError, match="adamw"):
-        build_optimizer(Net(), {"lr": 1e-3, "optimizer": "sgd"})
+        build_optimizer(Net(), {"lr": 1e-3, "optimizer": "rmsprop"})
+    sgd = build_optimizer(Net(), {"lr": 1e-3, "optimizer": "sgd", "momentum": 0.8})
+    assert isinstance(sgd, torch.optim.SGD) and sgd.param_groups[0]["momentum"] == 0.8
     frozen = nn.Linear(2, 2).requires_grad_(False)
     with pytest.raises(ValueError, match="no trainable"):
         build_optimizer(frozen, {"lr": 1e-3})
