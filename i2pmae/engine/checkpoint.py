@@ -130,8 +130,10 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict:
             f"checkpoint {path} holds objects other than tensors and plain data, which are not loaded for "
             f"safety (weights_only=True): {str(exc).splitlines()[0]}"
         ) from exc
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise ValueError(f"checkpoint {path} is truncated or corrupt and cannot be read: {exc}") from exc
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, IndexError, KeyError, TypeError,
+            AttributeError, UnicodeDecodeError) as exc:
+        # Random bytes can fail anywhere inside the (restricted) unpickler, with any of these types.
+        raise ValueError(f"checkpoint {path} is truncated or corrupt and cannot be read: {exc!r}") from exc
     if not isinstance(obj, dict):
         raise ValueError(f"checkpoint {path} holds a {type(obj).__name__}, expected a dict")
     return obj
