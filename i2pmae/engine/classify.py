@@ -25,7 +25,7 @@ from i2pmae.engine.distributed import DistInfo, all_gather_tensors
 from i2pmae.engine.loop import Task, move_batch, train
 from i2pmae.engine.metrics import fewshot_summary
 from i2pmae.engine.runs import load_weights
-from i2pmae.engine.svm_eval import shard_loader, unwrap
+from i2pmae.engine.svm_eval import evaluating, shard_loader, unwrap
 from i2pmae.models import build_model
 from i2pmae.ops import farthest_point_sample, index_points
 
@@ -64,15 +64,12 @@ def build_classifier(cfg: dict) -> nn.Module:
 def predict(model: nn.Module, dataset: Dataset, dist: DistInfo, prep: Callable[[torch.Tensor], torch.Tensor],
             batch_size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
     """(logits, labels) over the whole dataset, gathered from every rank."""
-    m = unwrap(model)
-    was_training = m.training
-    m.eval()
     logits, labels = [], []
-    for batch in shard_loader(dataset, dist, batch_size):
-        batch = move_batch(batch, dist.device)
-        logits.append(m(prep(batch["points"])).float())
-        labels.append(batch["label"].view(-1))
-    m.train(was_training)
+    with evaluating(model) as m:
+        for batch in shard_loader(dataset, dist, batch_size):
+            batch = move_batch(batch, dist.device)
+            logits.append(m(prep(batch["points"])).float())
+            labels.append(batch["label"].view(-1))
     return all_gather_tensors(torch.cat(logits)), all_gather_tensors(torch.cat(labels))
 
 

@@ -21,24 +21,21 @@ from i2pmae.engine.distributed import DistInfo, all_gather_tensors
 from i2pmae.engine.loop import Task, move_batch, train
 from i2pmae.engine.metrics import part_segmentation_ious, summarise_part_ious
 from i2pmae.engine.classify import build_classifier
-from i2pmae.engine.svm_eval import shard_loader, unwrap
+from i2pmae.engine.svm_eval import evaluating, shard_loader, unwrap
 
 log = logging.getLogger("i2pmae")
 
 
 @torch.no_grad()
 def evaluate_segmentation(model: nn.Module, dataset, dist: DistInfo, batch_size: int = 16) -> dict[str, float]:
-    m = unwrap(model)
-    was_training = m.training
-    m.eval()
     ious, cats = [], []
-    for batch in shard_loader(dataset, dist, batch_size):
-        batch = move_batch(batch, dist.device)
-        category = batch["category"].view(-1)
-        log_probs = m(batch["points"], category)
-        ious.append(part_segmentation_ious(log_probs, batch["seg"], category))
-        cats.append(category)
-    m.train(was_training)
+    with evaluating(model) as m:
+        for batch in shard_loader(dataset, dist, batch_size):
+            batch = move_batch(batch, dist.device)
+            category = batch["category"].view(-1)
+            log_probs = m(batch["points"], category)
+            ious.append(part_segmentation_ious(log_probs, batch["seg"], category))
+            cats.append(category)
     shape_ious = all_gather_tensors(torch.cat(ious)).cpu()
     categories = all_gather_tensors(torch.cat(cats)).cpu()
     summary = summarise_part_ious(shape_ious, categories, getattr(dataset, "categories", None))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import torch
 from torch import nn
@@ -14,6 +15,18 @@ from i2pmae.engine.svm import extract_features, linear_svm_accuracy, parse_svm_c
 
 def unwrap(model: nn.Module) -> nn.Module:
     return model.module if hasattr(model, "module") else model
+
+
+@contextmanager
+def evaluating(model: nn.Module) -> Iterator[nn.Module]:
+    """The unwrapped (non-DDP) model in eval mode; its previous mode comes back afterwards, errors too."""
+    m = unwrap(model)
+    was_training = m.training
+    m.eval()
+    try:
+        yield m
+    finally:
+        m.train(was_training)
 
 
 def shard_loader(dataset: Dataset, dist: DistInfo, batch_size: int = 64, num_workers: int = 0) -> DataLoader:
@@ -28,13 +41,9 @@ def shard_loader(dataset: Dataset, dist: DistInfo, batch_size: int = 64, num_wor
 def encode_dataset(model: nn.Module, dataset: Dataset, dist: DistInfo, opts: dict[str, Any] | None = None):
     """(features (n, D), labels (n,)) of a whole dataset, gathered from all ranks."""
     opts = opts or {}
-    m = unwrap(model)
-    was_training = m.training
-    m.eval()
     loader = shard_loader(dataset, dist, int(opts.get("batch_size", 64)), int(opts.get("num_workers", 0)))
-    feats, labels = extract_features(lambda pts: m.extract_features(pts), loader, dist.device)
-    m.train(was_training)
-    return feats, labels
+    with evaluating(model) as m:
+        return extract_features(lambda pts: m.extract_features(pts), loader, dist.device)
 
 
 def svm_accuracy(model: nn.Module, train_set: Dataset, test_set: Dataset, c: float | str, dist: DistInfo,
