@@ -21,6 +21,12 @@ def seed_list(text: str) -> list[int]:
     return seeds
 
 
+def add_jobs_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--jobs", type=int, default=None,
+                   help="pre-training runs at once on a CPU, each in its own process (default: one per core; "
+                   "always 1 on a GPU)")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="built-in demo: procedural data, pre-training, linear SVM, report (CPU, minutes)",
                        description="Runs `experiment table1` on the quickstart config and writes "
@@ -28,6 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-c", "--config", default="quickstart", help="config (default: quickstart)")
     p.add_argument("--out", default="demo", help="output folder (default: demo)")
     p.add_argument("--seeds", type=seed_list, default=[0, 1, 2], help="comma-separated seeds (default: 0,1,2)")
+    add_jobs_flag(p)
     p.add_argument("--device")
     p.add_argument("--debug", action="store_true")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. train.epochs=2")
@@ -52,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     start = time.time()
     cfg, out, dist = start_run(args.config, overrides_with(args), args.out, None, "demo", args.device)
     out = Path(out)
-    summary = run_table1(cfg, out, dist, args.seeds)
+    summary = run_table1(cfg, out, dist, args.seeds, args.jobs)
     if not dist.is_main:
         return 0
     figures: dict[str, Path] = {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from i2pmae.cli.demo import seed_list
+from i2pmae.cli.demo import add_jobs_flag, seed_list
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,6 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("-c", "--config", default="quickstart", help="config (default: quickstart)")
     t.add_argument("--out", default="runs/table1", help="output folder (default: runs/table1)")
     t.add_argument("--seeds", type=seed_list, default=[0, 1, 2], help="comma-separated seeds (default: 0,1,2)")
+    add_jobs_flag(t)
     t.add_argument("--device")
     t.add_argument("--debug", action="store_true")
     t.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
@@ -32,7 +33,7 @@ def run_table1(args: argparse.Namespace) -> int:
     from i2pmae.engine.runs import start_run
 
     cfg, out, dist = start_run(args.config, overrides_with(args), args.out, None, "table1", args.device)
-    summary = run_table1(cfg, Path(out), dist, args.seeds)
+    summary = run_table1(cfg, Path(out), dist, args.seeds, args.jobs)
     if dist.is_main:
         print((Path(out) / "table1.md").read_text())
         print(f"written to {Path(out) / 'table1.md'} and table1.json")

@@ -172,10 +172,12 @@ class ProgressBar:
 def progress_bar(total: int | None = None, initial: int = 0, desc: str = "", enabled: bool = True,
                  force: bool = False, unit: str = "step") -> ProgressBar:
     """A progress bar on stderr: off on non-main ranks (``enabled=False``) and when stderr is not a
-    terminal (log files stay clean) unless ``force`` or the ``I2PMAE_PROGRESS=1`` environment variable."""
-    forced = force or os.environ.get("I2PMAE_PROGRESS", "") == "1"
+    terminal (log files stay clean) unless ``force`` or the ``I2PMAE_PROGRESS=1`` environment variable;
+    ``I2PMAE_PROGRESS=0`` turns every bar off (worker processes that share a terminal)."""
+    env = os.environ.get("I2PMAE_PROGRESS", "")
+    forced = force or env == "1"
     is_tty = bool(getattr(sys.stderr, "isatty", lambda: False)())
-    if not enabled or not (is_tty or forced):
+    if not enabled or env == "0" or not (is_tty or forced):
         return ProgressBar(None)
     from tqdm.auto import tqdm
 
