@@ -98,19 +98,37 @@ def resolve_jobs(jobs: int | None, dist: DistInfo, runs: int) -> int:
     return max(1, min(jobs, runs))
 
 
-def _pretrain_job(cfg: dict, run_dir: str, resume: bool, seed: int, threads: int) -> str:
-    """One pre-training run in a worker process (CPU): its own log file, no progress bar."""
+def _worker_setup(run_dir: str | None, threads: int) -> None:
+    """A worker process: ``threads`` CPU threads, no progress bars, details to ``run_dir/log.txt`` only."""
     from i2pmae.engine.logging import setup_logging
 
     torch.set_num_threads(threads)
     os.environ["I2PMAE_PROGRESS"] = "0"
     logger = setup_logging(run_dir)
-    for handler in logger.handlers:  # the parent reports progress; details stay in run_dir/log.txt
+    for handler in logger.handlers:  # the parent reports progress
         if not isinstance(handler, logging.FileHandler):
             handler.setLevel(logging.WARNING)
+
+
+def _pretrain_job(cfg: dict, run_dir: str, resume: bool, seed: int, threads: int) -> None:
+    """One pre-training run in a worker process (CPU)."""
+    _worker_setup(run_dir, threads)
     seed_everything(seed)
     run_pretrain(cfg, Path(run_dir), DistInfo(), resume=resume)
-    return run_dir
+
+
+def random_init_accuracy(cfg: dict, seed: int, dist: DistInfo) -> float:
+    """(a): linear-SVM accuracy of the encoder as ``seed`` initialises it."""
+    svm_cfg = cfg["data"]["svm"]
+    seed_everything(seed)
+    encoder = build_encoder(cfg["model"], None).to(dist.device)
+    return svm_accuracy(encoder, build_dataset(svm_cfg, "train"), build_dataset(svm_cfg, "test"),
+                        parse_svm_c(cfg.get("svm", {}).get("C", 0.01)), dist, cfg.get("svm"))
+
+
+def _random_init_job(cfg: dict, seed: int, threads: int) -> float:
+    _worker_setup(None, threads)
+    return random_init_accuracy(cfg, seed, DistInfo())
 
 
 def run_table1(cfg: dict, out_dir: Path, dist: DistInfo, seeds: list[int], jobs: int | None = None) -> dict[str, Any]:
@@ -138,19 +156,14 @@ def run_table1(cfg: dict, out_dir: Path, dist: DistInfo, seeds: list[int], jobs:
                 log.info("seed %d %s: already trained in %s", seed, variant, run_dir)
             else:
                 pending.append((variant, seed, vcfg, run_dir, resume))
-    jobs = resolve_jobs(jobs, dist, len(pending))
-
-    def random_init() -> None:
-        for seed in seeds:
-            seed_everything(seed)
-            encoder = build_encoder(cfg["model"], None).to(dist.device)
-            results["random_init"].append(svm_accuracy(encoder, svm_train, svm_test, c, dist, cfg.get("svm")))
-            log.info("seed %d (a) random init: SVM %.2f%%", seed, results["random_init"][-1])
+    jobs = resolve_jobs(jobs, dist, len(pending) + len(seeds))
 
     if jobs > 1:
-        _pretrain_in_parallel(pending, jobs, random_init)
+        results["random_init"] = _run_in_workers(cfg, seeds, pending, jobs)
     else:
-        random_init()
+        for seed in seeds:
+            results["random_init"].append(random_init_accuracy(cfg, seed, dist))
+            log.info("seed %d (a) random init: SVM %.2f%%", seed, results["random_init"][-1])
         for variant, seed, vcfg, run_dir, resume in pending:
             log.info("seed %d %s: pre-training in %s", seed, variant, run_dir)
             run_dir.mkdir(parents=True, exist_ok=True)
@@ -178,8 +191,9 @@ def run_table1(cfg: dict, out_dir: Path, dist: DistInfo, seeds: list[int], jobs:
     return summary
 
 
-def _pretrain_in_parallel(pending: list, jobs: int, meanwhile) -> None:
-    """Run ``pending`` pre-trainings in ``jobs`` worker processes; ``meanwhile()`` runs here in the meantime."""
+def _run_in_workers(cfg: dict, seeds: list[int], pending: list, jobs: int) -> list[float]:
+    """The ``pending`` pre-trainings and the random-init scores in ``jobs`` worker processes (longest
+    first, so the cores stay busy); returns the random-init accuracies in seed order."""
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -187,27 +201,35 @@ def _pretrain_in_parallel(pending: list, jobs: int, meanwhile) -> None:
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     threads = max(1, cores // jobs)
-    log.info("%d pre-training runs, %d at a time in worker processes (%d thread%s each); "
-             "each run logs to its own log.txt", len(pending), jobs, threads, "" if threads == 1 else "s")
+    log.info("%d pre-training runs and %d random-init scores, %d at a time in worker processes (%d thread%s "
+             "each); each run logs to its own log.txt", len(pending), len(seeds), jobs, threads,
+             "" if threads == 1 else "s")
+    random_init: dict[int, float] = {}
     with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as pool:
         futures = {}
-        for variant, seed, vcfg, run_dir, resume in pending:
+        for variant, seed, vcfg, run_dir, resume in sorted(pending, key=lambda job: job[0] != "i2p-mae"):
             run_dir.mkdir(parents=True, exist_ok=True)
             futures[pool.submit(_pretrain_job, vcfg, str(run_dir), resume, seed, threads)] = (variant, seed, run_dir)
-        meanwhile()
-        bar = progress_bar(total=len(futures), desc="pre-training runs", unit="run")
+        for seed in seeds:
+            futures[pool.submit(_random_init_job, cfg, seed, threads)] = ("random_init", seed, None)
+        bar = progress_bar(total=len(futures), desc="table 1 jobs", unit="job")
         for future in as_completed(futures):
             variant, seed, run_dir = futures[future]
             try:
-                future.result()
+                value = future.result()
             except BaseException as exc:
                 for f in futures:
                     f.cancel()
-                raise RuntimeError(f"pre-training run {run_dir} (seed {seed}, {variant}) failed: {exc}; "
-                                   f"see {run_dir / 'log.txt'}") from exc
-            log.info("seed %d %s: pre-training finished (%s)", seed, variant, run_dir)
+                where = f"; see {run_dir / 'log.txt'}" if run_dir else ""
+                raise RuntimeError(f"table 1 job failed (seed {seed}, {variant}): {exc}{where}") from exc
+            if run_dir is None:
+                random_init[seed] = value
+                log.info("seed %d (a) random init: SVM %.2f%%", seed, value)
+            else:
+                log.info("seed %d %s: pre-training finished (%s)", seed, variant, run_dir)
             bar.update(1)
         bar.close()
+    return [random_init[seed] for seed in seeds]
 
 
 def _last_epoch_svm(run_dir: Path, cfg: dict) -> float | None:
@@ -222,11 +244,30 @@ def _last_epoch_svm(run_dir: Path, cfg: dict) -> float | None:
     return float(rows[-1]["eval/svm_acc"]) if rows else None
 
 
+RECIPE_SECTIONS = ("model", "teacher", "data", "augment", "train")
+
+
 def _finished(run_dir: Path, cfg: dict) -> bool:
+    """Whether the run in ``run_dir`` is complete; an error if it was trained with another recipe."""
     from i2pmae.engine.checkpoint import load_checkpoint
 
-    loop = load_checkpoint(run_dir / "last.pth")["loop"]
-    return loop["epoch"] >= int(cfg["train"]["epochs"])
+    saved = load_checkpoint(run_dir / "last.pth")
+    differ = config_differences({k: saved.get("config", {}).get(k) for k in RECIPE_SECTIONS},
+                                {k: cfg.get(k) for k in RECIPE_SECTIONS})
+    if differ:
+        raise ValueError(f"{run_dir} holds a run trained with another config ({', '.join(differ[:5])}"
+                         f"{' ...' if len(differ) > 5 else ''}); give another --out or delete that folder")
+    return saved["loop"]["epoch"] >= int(cfg["train"]["epochs"])
+
+
+def config_differences(a: Any, b: Any, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two config trees, e.g. ``['train.lr: 0.001 != 0.0005']``."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out: list[str] = []
+        for key in sorted(set(a) | set(b), key=str):
+            out += config_differences(a.get(key), b.get(key), f"{prefix}{key}.")
+        return out
+    return [] if a == b else [f"{prefix.rstrip('.')}: {a!r} != {b!r}"]
 
 
 def table1_markdown(summary: dict) -> str:

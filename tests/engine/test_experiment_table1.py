@@ -1,4 +1,4 @@
-"""Table 1's pre-training runs in worker processes give the same runs as one after another."""
+"""The miniature Table 1: worker processes give the same runs as one after another; re-runs reuse them."""
 
 import json
 
@@ -10,14 +10,15 @@ from i2pmae.engine.distributed import DistInfo
 from i2pmae.engine.experiment import resolve_jobs
 
 
-def _table1(out, data, jobs):
+def _table1(out, data, jobs, *extra):
+    """A tiny table 1 (one seed, one epoch, small clouds); ``extra`` overrides go last."""
     return main([
-        "experiment", "table1", "--out", str(out), "--device", "cpu", "--seeds", "0", "--jobs", str(jobs),
+        "experiment", "table1", "--out", str(out), "--device", "cpu", "--seeds", "0", "--jobs", str(jobs), "--debug",
         f"data.root={data}", f"data.dataset.root={data}/ShapeNet55-34",
         f"data.svm.root={data}/modelnet40_ply_hdf5_2048", "synth.per_class=3", "synth.test_per_class=2",
         "data.dataset.fraction=1.0", "data.npoints=256", "data.dataset.npoints=256", "data.svm.npoints=256",
         "model.num_groups=[32,16,8]", "model.group_sizes=[8,4,4]",
-        "train.epochs=1", "train.batch_size=16", "train.eval_every=1",
+        "train.epochs=1", "train.batch_size=16", "train.eval_every=1", *extra,
     ])
 
 
@@ -51,3 +52,18 @@ def test_resolve_jobs():
     assert resolve_jobs(4, DistInfo(world_size=2), runs=6) == 1
     with pytest.raises(ValueError, match="--jobs"):
         resolve_jobs(0, cpu, runs=6)
+
+
+def test_rerun_reuses_finished_runs_and_refuses_another_recipe(tmp_path, caplog):
+    data = tmp_path / "data"
+    out = tmp_path / "t1"
+    assert _table1(out, data, 2) == 0
+    first = json.loads((out / "table1.json").read_text())
+    stamp = (out / "runs" / "i2p-mae-seed0" / "last.pth").stat().st_mtime_ns
+    with caplog.at_level("INFO", logger="i2pmae"):
+        assert _table1(out, data, 1) == 0
+    assert "already trained" in caplog.text
+    assert (out / "runs" / "i2p-mae-seed0" / "last.pth").stat().st_mtime_ns == stamp  # not trained again
+    assert json.loads((out / "table1.json").read_text())["accuracy"] == first["accuracy"]
+    with pytest.raises(ValueError, match=r"another config \(train.lr: 0.0005 != 0.002"):
+        _table1(out, data, 1, "train.lr=0.002")
