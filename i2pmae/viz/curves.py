@@ -142,12 +142,17 @@ def run_labels(run_dirs: Sequence[str | os.PathLike], labels: Sequence[str] | No
     return names
 
 
+def default_smoothing(points: int) -> float:
+    """EMA weight averaging over ~2% of the points (at most 10): a short run's curve must not lag its data."""
+    return 0.0 if points <= 50 else min(0.9, 1.0 - 50.0 / points)
+
+
 def plot_runs(run_dirs: Sequence[str | os.PathLike], out_png: str | os.PathLike,
               metrics: Sequence[str] | None = None, x: str = "epoch", labels: Sequence[str] | None = None,
               title: str | None = None, smooth: float | None = None) -> Path:
     """Curves of ``metrics`` (default: every ``eval/*`` metric plus ``loss``) for all runs, one subplot
     per metric, one colour per run.  Per-step metrics with many points are drawn raw (faint) and
-    smoothed (``smooth``: EMA weight, default 0.9 beyond 50 points, 0 disables)."""
+    smoothed (``smooth``: EMA weight, default ``default_smoothing``, 0 disables)."""
     if not run_dirs:
         raise ValueError("give at least one run directory")
     if x not in X_AXES:
@@ -176,7 +181,7 @@ def plot_runs(run_dirs: Sequence[str | os.PathLike], out_png: str | os.PathLike,
             if len(xs) == 0:
                 continue
             colour = colours[i % len(colours)]
-            weight = smooth if smooth is not None else (0.9 if len(xs) > 50 else 0.0)
+            weight = smooth if smooth is not None else default_smoothing(len(xs))
             if metric.startswith("eval/") or weight <= 0:
                 ax.plot(xs, ys, color=colour, label=name, marker="o" if len(xs) <= 30 else None, ms=3)
             else:
