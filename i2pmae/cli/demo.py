@@ -23,8 +23,8 @@ def seed_list(text: str) -> list[int]:
 
 def add_jobs_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jobs", type=int, default=None,
-                   help="pre-training runs at once on a CPU, each in its own process (default: one per core; "
-                   "always 1 on a GPU)")
+                   help="pre-training runs at once on a CPU, each in its own process (default: one per core, "
+                   "at most one per 2 GiB of free memory; always 1 on a GPU)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -84,18 +84,34 @@ def variant_config(cfg: dict, variant: str, seed: int) -> dict:
 
 
 def resolve_jobs(jobs: int | None, dist: DistInfo, runs: int) -> int:
-    """How many pre-training runs go at once: 1 on GPUs and under torchrun; on a CPU, by default one per core.
+    """How many pre-training runs go at once: 1 on GPUs and under torchrun; on a CPU, by default one per core
+    (fewer if free memory is short: ~2 GiB each).
 
-    The small quickstart networks barely use a second thread (1 thread: 33 clouds/s, 2 threads: 35 on
-    the 2-core CI machine), so independent runs in their own processes finish nearly twice as fast.
+    The small quickstart networks use a second thread poorly, so independent runs in their own processes
+    finish sooner (1.21x on 2 cores, ``benchmarks/table1_jobs.py``).
     """
     if jobs is not None and jobs < 1:
         raise ValueError(f"--jobs must be >= 1, got {jobs}")
     if dist.distributed or dist.device.type != "cpu":
         return 1
     if jobs is None:
-        jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        jobs = min(_cpu_cores(), _free_memory_bytes() // JOB_MEMORY_BYTES)
     return max(1, min(jobs, runs))
+
+
+JOB_MEMORY_BYTES = 2 << 30  # a quickstart pre-training process peaks at ~1.4 GiB resident
+
+
+def _cpu_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _free_memory_bytes() -> int:
+    """Available physical memory (Linux, macOS); a large number where the platform does not say."""
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return 1 << 50
 
 
 def _worker_setup(run_dir: str | None, threads: int) -> None:
@@ -199,8 +215,7 @@ def _run_in_workers(cfg: dict, seeds: list[int], pending: list, jobs: int) -> li
 
     from i2pmae.engine.logging import progress_bar
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    threads = max(1, cores // jobs)
+    threads = max(1, _cpu_cores() // jobs)
     log.info("%d pre-training runs and %d random-init scores, %d at a time in worker processes (%d thread%s "
              "each); each run logs to its own log.txt", len(pending), len(seeds), jobs, threads,
              "" if threads == 1 else "s")
