@@ -133,13 +133,15 @@ def _pretrain_job(cfg: dict, run_dir: str, resume: bool, seed: int, threads: int
     run_pretrain(cfg, Path(run_dir), DistInfo(), resume=resume)
 
 
-def random_init_accuracy(cfg: dict, seed: int, dist: DistInfo) -> float:
-    """(a): linear-SVM accuracy of the encoder as ``seed`` initialises it."""
+def random_init_accuracy(cfg: dict, seed: int, dist: DistInfo, datasets: tuple | None = None) -> float:
+    """(a): linear-SVM accuracy of the encoder as ``seed`` initialises it (``datasets``: the SVM's
+    (train, test) sets if already built)."""
     svm_cfg = cfg["data"]["svm"]
+    train_set, test_set = datasets or (build_dataset(svm_cfg, "train"), build_dataset(svm_cfg, "test"))
     seed_everything(seed)
     encoder = build_encoder(cfg["model"], None).to(dist.device)
-    return svm_accuracy(encoder, build_dataset(svm_cfg, "train"), build_dataset(svm_cfg, "test"),
-                        parse_svm_c(cfg.get("svm", {}).get("C", 0.01)), dist, cfg.get("svm"))
+    return svm_accuracy(encoder, train_set, test_set, parse_svm_c(cfg.get("svm", {}).get("C", 0.01)), dist,
+                        cfg.get("svm"))
 
 
 def _random_init_job(cfg: dict, seed: int, threads: int) -> float:
@@ -178,7 +180,7 @@ def run_table1(cfg: dict, out_dir: Path, dist: DistInfo, seeds: list[int], jobs:
         results["random_init"] = _run_in_workers(cfg, seeds, pending, jobs)
     else:
         for seed in seeds:
-            results["random_init"].append(random_init_accuracy(cfg, seed, dist))
+            results["random_init"].append(random_init_accuracy(cfg, seed, dist, (svm_train, svm_test)))
             log.info("seed %d (a) random init: SVM %.2f%%", seed, results["random_init"][-1])
         for variant, seed, vcfg, run_dir, resume in pending:
             log.info("seed %d %s: pre-training in %s", seed, variant, run_dir)
@@ -216,9 +218,8 @@ def _run_in_workers(cfg: dict, seeds: list[int], pending: list, jobs: int) -> li
     from i2pmae.engine.logging import progress_bar
 
     threads = max(1, _cpu_cores() // jobs)
-    log.info("%d pre-training runs and %d random-init scores, %d at a time in worker processes (%d thread%s "
-             "each); each run logs to its own log.txt", len(pending), len(seeds), jobs, threads,
-             "" if threads == 1 else "s")
+    log.info("%d pre-training run(s) and %d random-init score(s), %d at a time in worker processes (%d thread(s) "
+             "each); each run logs to its own log.txt", len(pending), len(seeds), jobs, threads)
     random_init: dict[int, float] = {}
     with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as pool:
         futures = {}

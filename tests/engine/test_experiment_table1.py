@@ -67,3 +67,9 @@ def test_rerun_reuses_finished_runs_and_refuses_another_recipe(tmp_path, caplog)
     assert json.loads((out / "table1.json").read_text())["accuracy"] == first["accuracy"]
     with pytest.raises(ValueError, match=r"another config \(train.lr: 0.0005 != 0.002"):
         _table1(out, data, 1, "train.lr=0.002")
+
+
+def test_failed_worker_run_names_its_run_and_log(tmp_path):
+    data = tmp_path / "data"
+    with pytest.raises(RuntimeError, match=r"(?s)table 1 job failed \(seed 0, .*\).*see .*log\.txt"):
+        _table1(tmp_path / "t1", data, 2, f"data.dataset.root={tmp_path}/missing")
