@@ -1,6 +1,6 @@
 """Benchmark of `experiment table1 --jobs`: the runs in worker processes against one after another.
 
-Not a test. Runs the same shortened miniature Table 1 (quickstart config, one epoch on a fraction of
+Not a test. Runs the same shortened miniature Table 1 (quickstart config, ``--epochs`` on ``--fraction`` of
 the procedural shapes) twice in fresh output folders: ``--jobs 1`` (one process, all cores) and
 ``--jobs N`` (N worker processes, cores shared out), and prints both wall times and their ratio. The
 procedural data are generated once, before either timing.

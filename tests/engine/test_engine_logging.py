@@ -94,3 +94,11 @@ def test_progress_bar(capsys):
         bar.update(2)
     err = capsys.readouterr().err
     assert "train 1/2" in err
+
+
+def test_progress_env_switch(monkeypatch):
+    monkeypatch.setenv("I2PMAE_PROGRESS", "1")
+    with progress_bar(total=2) as bar:  # forced on although stderr is not a terminal
+        assert bar.active
+    monkeypatch.setenv("I2PMAE_PROGRESS", "0")  # worker processes: every bar off, even forced ones
+    assert not progress_bar(total=2, force=True).active

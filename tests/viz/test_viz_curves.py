@@ -10,7 +10,7 @@ import pytest
 
 from i2pmae.cli.main import main
 from i2pmae.engine.config import save_config
-from i2pmae.viz.curves import default_metrics, fraction_table, load_run, metric_series
+from i2pmae.viz.curves import default_metrics, default_smoothing, fraction_table, load_run, metric_series
 
 
 def fake_run(path, epochs: int = 3, steps_per_epoch: int = 4, acc0: float = 50.0, gain: float = 10.0,
@@ -117,3 +117,10 @@ def test_viz_truncated_last_line_is_skipped(tmp_path, bad_line):
     with open(tmp_path / "a" / "metrics.jsonl", "a") as f:
         f.write(bad_line)
     assert len(load_run(tmp_path / "a")) == 5
+
+
+def test_default_smoothing_follows_run_length():
+    assert default_smoothing(50) == 0.0  # short curves are drawn raw
+    assert default_smoothing(72) == pytest.approx(1 - 50 / 72)  # a 72-step demo run: window ~1.4 points
+    assert default_smoothing(250) == pytest.approx(0.8)  # window 5 points = 2% of 250
+    assert default_smoothing(100_000) == 0.9  # window capped at 10 points
