@@ -59,14 +59,8 @@ def clouds(batch: int, n: int = 256, seed: int = 0) -> torch.Tensor:
 
 
 def reference_json_path() -> Path:
-    """official_state_dicts.json from shared/ beside the repository (CI: a fresh clone with shared/ beside it)."""
-    candidates = [REPO.parent / "shared/reference/official_state_dicts.json",
-                  REPO / "../shared/reference/official_state_dicts.json",
-                  REPO / "shared/reference/official_state_dicts.json"]
-    for c in candidates:
-        if c.is_file():
-            return c
-    raise FileNotFoundError(f"official_state_dicts.json not found; looked at {[str(c) for c in candidates]}")
+    """The authors' parameter names and shapes, committed beside the tests (see reference/README.md)."""
+    return Path(__file__).parent / "reference" / "official_state_dicts.json"
 
 
 @pytest.fixture(scope="session")
