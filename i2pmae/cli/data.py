@@ -26,12 +26,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--h5-points", type=int, default=2048, help="points per cloud in the HDF5 files (default 2048)")
     s.add_argument("--noise", type=float, default=0.01, help="Gaussian noise sigma after normalisation")
     s.add_argument("--debug", action="store_true", help="show full tracebacks")
-    s.set_defaults(func=run_synth)
+    s.set_defaults(func=run_synth, command="data synth")
 
     c = actions.add_parser("check", help="validate a dataset before a long run (exit code 1 on bad files)")
     c.add_argument("root", help="dataset root folder")
-    c.add_argument("--format", required=True, help="shapenet55, modelnet40, modelnet40_h5, modelnet40_fewshot, "
-                   "scanobjectnn, shapenetpart or folder")
+    c.add_argument("--format", help="shapenet55, modelnet40, modelnet40_h5, modelnet40_fewshot, "
+                   "scanobjectnn, shapenetpart or folder (default: detected from ROOT when it holds one layout)")
     c.add_argument("--split", action="append", help="split(s) to check (default: all of the format)")
     c.add_argument("--variant", help="ScanObjectNN: obj_bg, obj_only or pb_t50_rs")
     c.add_argument("--way", type=int)
@@ -41,18 +41,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--set", dest="options", action="append", default=[], metavar="KEY=VALUE",
                    help="any other dataset option, e.g. --set val_fraction=0.2")
     c.add_argument("--debug", action="store_true", help="show full tracebacks")
-    c.set_defaults(func=run_check)
+    c.set_defaults(func=run_check, command="data check")
 
     lay = actions.add_parser("layout", help="print the folder tree a format expects")
     lay.add_argument("format", help="dataset format name")
-    lay.set_defaults(func=run_layout)
+    lay.add_argument("--debug", action="store_true", help="show full tracebacks")
+    lay.set_defaults(func=run_layout, command="data layout")
 
 
 def run_synth(args: argparse.Namespace) -> int:
     import time
+    from pathlib import Path
 
+    from i2pmae.data.paths import check_output_path
     from i2pmae.data.synth import write_synthetic
 
+    for flag, value, least in (("--per-class", args.per_class, 1), ("--test-per-class", args.test_per_class, 0),
+                               ("--points", args.points, 1), ("--h5-points", args.h5_points, 1)):
+        if value is not None and value < least:
+            raise ValueError(f"{flag} must be >= {least}, got {value}")
+    if args.noise < 0:
+        raise ValueError(f"--noise must be >= 0, got {args.noise}")
+    check_output_path(Path(args.out) / "synth.json", "--out")
     t0 = time.perf_counter()
     summary = write_synthetic(args.out, classes=args.classes, per_class=args.per_class,
                               test_per_class=args.test_per_class, seed=args.seed, npoints=args.points,
@@ -71,9 +81,13 @@ def _parse_value(text: str) -> object:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from i2pmae.data.check import check_dataset
+    from i2pmae.data.check import check_dataset, detect_format
 
-    cfg: dict = {"format": args.format, "root": args.root}
+    fmt = args.format
+    if fmt is None:
+        fmt = detect_format(args.root)
+        print(f"detected format: {fmt}")
+    cfg: dict = {"format": fmt, "root": args.root}
     for key in ("variant", "way", "shot", "fold", "npoints"):
         if getattr(args, key) is not None:
             cfg[key] = getattr(args, key)

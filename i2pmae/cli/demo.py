@@ -49,15 +49,18 @@ def run(args: argparse.Namespace) -> int:
 
     from i2pmae.cli.common import overrides_with
     from i2pmae.data import build_dataset
-    from i2pmae.engine.experiment import run_table1, table1_markdown
+    from i2pmae.engine.config import load_config
+    from i2pmae.engine.experiment import check_recipe, run_table1, table1_markdown
     from i2pmae.engine.runs import build_teacher_from_config, load_weights, start_run
     from i2pmae.models import build_model
-    from i2pmae.viz.curves import plot_runs
+    from i2pmae.viz.curves import DEMO_LOSS_TERMS, plot_runs
     from i2pmae.viz.figure5 import visualize_cloud
     from i2pmae.viz.report import table1_bar_chart, write_report
 
     start = time.time()
-    cfg, out, dist = start_run(args.config, overrides_with(args), args.out, None, "demo", args.device)
+    overrides = overrides_with(args)
+    check_recipe(load_config(args.config, overrides), Path(args.out), args.seeds)  # before config.yaml is written
+    cfg, out, dist = start_run(args.config, overrides, args.out, None, "demo", args.device)
     out = Path(out)
     summary = run_table1(cfg, out, dist, args.seeds, args.jobs)
     if not dist.is_main:
@@ -65,8 +68,10 @@ def run(args: argparse.Namespace) -> int:
     figures: dict[str, Path] = {}
     figures["Linear-SVM accuracy (miniature Table 1)"] = table1_bar_chart(summary, out / "table1.png")
     seed_runs = [summary["runs"]["w/o_2d"][0], summary["runs"]["i2p-mae"][0]]
-    figures["Pre-training curves (seed %d)" % args.seeds[0]] = plot_runs(
-        seed_runs, out / "curves.png", labels=["w/o 2D guidance", "I2P-MAE"])
+    # Comparable terms only: loss_3d for both runs, loss_2d for I2P-MAE (the totals sum different terms).
+    figures["Pre-training losses (seed %d): 3D loss of both runs, 2D loss of I2P-MAE" % args.seeds[0]] = plot_runs(
+        seed_runs, out / "curves.png", metrics=list(DEMO_LOSS_TERMS), x="step",
+        labels=["w/o 2D guidance", "I2P-MAE"])
     # Figure 5 for the first test shape, with the seed-0 I2P-MAE checkpoint.
     model = build_model(cfg["model"], teacher=build_teacher_from_config(cfg, dist.device))
     model.load_state_dict(load_weights(Path(summary["runs"]["i2p-mae"][0]) / "last.pth"))

@@ -16,7 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "Re-running with the same --out reuses finished runs and resumes unfinished ones.")
     t.add_argument("-c", "--config", default="quickstart", help="config (default: quickstart)")
     t.add_argument("--out", default="runs/table1", help="output folder (default: runs/table1)")
-    t.add_argument("--seeds", type=seed_list, default=[0, 1, 2], help="comma-separated seeds (default: 0,1,2)")
+    t.add_argument("--seeds", type=seed_list, default=[0, 1, 2, 3, 4],
+                   help="comma-separated seeds (default: 0,1,2,3,4)")
     add_jobs_flag(t)
     t.add_argument("--device")
     t.add_argument("--debug", action="store_true")
@@ -29,10 +30,13 @@ def run_table1(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from i2pmae.cli.common import overrides_with
-    from i2pmae.engine.experiment import run_table1
+    from i2pmae.engine.config import load_config
+    from i2pmae.engine.experiment import check_recipe, run_table1
     from i2pmae.engine.runs import start_run
 
-    cfg, out, dist = start_run(args.config, overrides_with(args), args.out, None, "table1", args.device)
+    overrides = overrides_with(args)
+    check_recipe(load_config(args.config, overrides), Path(args.out), args.seeds)  # before config.yaml is written
+    cfg, out, dist = start_run(args.config, overrides, args.out, None, "table1", args.device)
     summary = run_table1(cfg, Path(out), dist, args.seeds, args.jobs)
     if dist.is_main:
         print((Path(out) / "table1.md").read_text())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from i2pmae.cli.common import add_run_args, overrides_with
+from i2pmae.cli.common import ENCODER_KEYS, add_run_args, checkpoint_model_overrides, overrides_with
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,8 +20,8 @@ def run(args: argparse.Namespace) -> int:
     from i2pmae.engine.classify import run_fewshot
     from i2pmae.engine.runs import start_run
 
-    cfg, run_dir, dist = start_run(args.config, overrides_with(args, pretrained=args.pretrained), args.out,
-                                   None, "fewshot", args.device)
+    ov = checkpoint_model_overrides(args, args.pretrained, ENCODER_KEYS) + overrides_with(args, pretrained=args.pretrained)
+    cfg, run_dir, dist = start_run(args.config, ov, args.out, None, "fewshot", args.device)
     result = run_fewshot(cfg, run_dir, dist)
     if dist.is_main:
         print(result["table"])

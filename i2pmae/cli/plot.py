@@ -40,8 +40,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from i2pmae.data.paths import IMAGE_SUFFIXES, check_output_path
     from i2pmae.viz.curves import DEFAULT_FRACTION_METRIC, plot_fraction, plot_runs
 
+    for run_dir in args.runs:
+        if not Path(run_dir).is_dir():
+            raise FileNotFoundError(f"RUN_DIR {run_dir}: " + ("not a folder" if Path(run_dir).exists() else
+                                                               "no such folder"))
+    if args.smooth is not None and not 0 <= args.smooth < 1:
+        raise ValueError(f"--smooth must be in [0, 1), got {args.smooth}")
+    check_output_path(args.out or ("fraction.png" if args.fraction else "curves.png"), "--out", IMAGE_SUFFIXES)
     if args.fraction:
         if args.metric and len(args.metric) > 1:
             raise ValueError(f"--fraction plots one metric; received --metric {' '.join(args.metric)}")

@@ -16,8 +16,9 @@ AXES = ("x", "y", "z")
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("project", help="write the depth maps projected from a point cloud as a PNG")
-    p.add_argument("--input", metavar="FILE", help="point cloud: .npy (N, >=3) or text .txt/.xyz/.csv/.pts "
-                   "(whitespace- or comma-separated, first 3 columns); default: a built-in chair")
+    p.add_argument("--input", metavar="FILE", help="point cloud: .npy/.npz (N, >=3) or text .txt/.xyz/.csv/.pts "
+                   "(whitespace- or comma-separated, first 3 columns), or a mesh .ply/.obj/.off/.stl/.glb "
+                   "(surface-sampled); default: a built-in chair")
     p.add_argument("--out", default="depth.png", help="PNG to write (default: depth.png)")
     p.add_argument("--views", type=int, nargs="+", default=[0, 1, 2], choices=[0, 1, 2],
                    help="views to render: 0 = (x,y | depth z), 1 = (z,x | y), 2 = (y,z | x) (default: 0 1 2)")
@@ -51,23 +52,16 @@ def builtin_chair(num_points: int = 2048, seed: int = 0) -> np.ndarray:
     return cloud.astype(np.float32)
 
 
-def load_cloud(path: str) -> np.ndarray:
-    """A (N, 3) float32 array from .npy or delimited text; errors name the file."""
+def load_cloud(path: str, mesh_points: int = 8192) -> np.ndarray:
+    """A (N, 3) float32 array from any file `embed` reads (clouds, or meshes surface-sampled), plus .csv;
+    errors name the file."""
+    from i2pmae.data.folder import read_shape
+
     file = Path(path)
     if not file.is_file():
-        raise FileNotFoundError(f"point cloud file not found: {file}")
-    try:
-        if file.suffix.lower() == ".npy":
-            data = np.load(file, allow_pickle=False)
-        else:
-            text = file.read_text()
-            data = np.loadtxt(text.replace(",", " ").splitlines(), ndmin=2)
-    except (ValueError, OSError) as exc:
-        raise ValueError(f"could not read a point cloud from {file}: {exc}") from None
-    if data.ndim != 2 or data.shape[1] < 3 or data.shape[0] < 1:
-        raise ValueError(f"{file} holds an array of shape {data.shape}; need (N, >=3) with N >= 1 "
-                         "(x, y, z in the first three columns)")
-    return np.ascontiguousarray(data[:, :3], dtype=np.float32)
+        problem = "is a folder, not a file" if file.is_dir() else "file not found"
+        raise FileNotFoundError(f"--input {file}: {problem}")
+    return np.ascontiguousarray(read_shape(file, mesh_points)[:, :3], dtype=np.float32)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -77,8 +71,12 @@ def run(args: argparse.Namespace) -> int:
     import matplotlib.pyplot as plt
     import torch
 
+    from i2pmae.data.paths import IMAGE_SUFFIXES, check_output_path
     from i2pmae.projection import IMAGENET_MEAN, IMAGENET_STD, VIEW_PERMUTATIONS, project_views
 
+    if args.image_size < 8:
+        raise ValueError(f"--image-size must be >= 8 pixels, got {args.image_size}")
+    out = check_output_path(args.out, "--out", IMAGE_SUFFIXES)
     cloud = load_cloud(args.input) if args.input else builtin_chair()
     source = args.input or "built-in chair"
     images, _ = project_views(torch.from_numpy(cloud)[None], views=args.views, image_size=args.image_size)
@@ -93,8 +91,6 @@ def run(args: argparse.Namespace) -> int:
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle(f"{source}: {len(cloud)} points", fontsize=9)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=100)
     plt.close(fig)
     print(f"wrote {out} ({len(args.views)} view(s) of {source}, {len(cloud)} points)")

@@ -21,7 +21,9 @@ def run(args: argparse.Namespace) -> int:
     from i2pmae.engine.runs import start_run
     from i2pmae.engine.svm_eval import run_svm
 
-    cfg, run_dir, dist = start_run(args.config, overrides_with(args), args.out, None, "svm", args.device)
+    from i2pmae.cli.common import checkpoint_model_overrides  # no -c: the checkpoint's own model config
+    ov = checkpoint_model_overrides(args, args.checkpoint) + overrides_with(args)
+    cfg, run_dir, dist = start_run(args.config, ov, args.out, None, "svm", args.device)
     result = run_svm(cfg, args.checkpoint, dist)
     if dist.is_main:
         (run_dir / "svm.json").write_text(json.dumps(result, indent=2))

@@ -74,9 +74,16 @@ def run(args: argparse.Namespace) -> int:
     from i2pmae.data.folder import load_cloud
     from i2pmae.viz.figure5 import visualize_cloud
 
+    from i2pmae.data.paths import IMAGE_SUFFIXES, check_output_path
+
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if args.input is not None and not Path(args.input).is_file():
         raise FileNotFoundError(f"--input {args.input}: file not found")
+    if not Path(args.checkpoint).is_file():
+        raise FileNotFoundError(f"checkpoint {args.checkpoint}: file not found")
+    if args.npoints is not None and args.npoints < 1:
+        raise ValueError(f"--npoints must be >= 1, got {args.npoints}")
+    check_output_path(args.out, "--out", IMAGE_SUFFIXES)
     model, cfg = load_pretraining_model(args.checkpoint, args.config, args.teacher_weights, device)
     npoints = args.npoints or int((cfg.get("data") or {}).get("npoints") or DEFAULT_NPOINTS)
     if npoints < model.num_groups[0]:

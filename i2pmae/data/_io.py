@@ -86,7 +86,7 @@ def read_point_file(path: str | Path) -> np.ndarray:
             raise
         except Exception as exc:  # zipfile.BadZipFile, ValueError, OSError...
             raise BadFileError(path, f"unreadable or truncated .npz ({type(exc).__name__}: {exc})") from None
-    elif suffix in (".txt", ".xyz", ".pts"):
+    elif suffix in (".txt", ".xyz", ".pts", ".csv"):  # .csv only when named explicitly (not scanned in folders)
         arr = read_text_points(path)
     else:
         raise BadFileError(path, f"unsupported point-cloud suffix {suffix!r}; use one of {POINT_SUFFIXES}")
@@ -123,18 +123,34 @@ def read_text_points(path: str | Path, delimiter: str | None = None) -> np.ndarr
     lines = [ln for ln in (raw.strip() for raw in text.splitlines()) if ln and not ln.startswith("#")]
     if not lines:
         raise BadFileError(path, "empty point cloud (no numeric rows)")
-    if len(lines) > 1 and len(lines[0].split()) == 1 and len(lines[1].split()) > 1:
-        lines = lines[1:]  # a point-count header (.pts/.xyz variants)
     rows = [ln.split() for ln in lines]
+    if len(rows) > 1 and len(rows[0]) == 1 and len(rows[1]) > 1 and _is_number(rows[0][0]):
+        rows, lines = rows[1:], lines[1:]  # a point-count header (.pts/.xyz variants)
     counts = {len(r) for r in rows}
-    if len(counts) != 1 or min(counts) < 3:
-        raise BadFileError(path, f"rows have {sorted(counts)} columns; need a constant count >= 3 "
-                           "(truncated file?)")
+    if len(counts) == 1 and min(counts) >= 3:
+        try:  # the fast path: every token parsed in C
+            return np.array(rows, dtype=np.float64).astype(np.float32)
+        except ValueError:
+            pass
+    # Why it failed: words (a licence or readme saved as .txt, a column header) or ragged numeric rows.
+    text_rows = [i for i, r in enumerate(rows) if not all(_is_number(t) for t in r)]
+    if text_rows == [0] and len(rows) > 1:  # a column header such as 'x y z'
+        rows, lines, text_rows = rows[1:], lines[1:], []
+        counts = {len(r) for r in rows}
+        if len(counts) == 1 and min(counts) >= 3:
+            return np.array(rows, dtype=np.float64).astype(np.float32)
+    if text_rows:
+        raise BadFileError(path, f"not a point cloud: non-numeric text ({len(text_rows)} of {len(rows)} lines, "
+                           f"e.g. {lines[text_rows[0]][:40]!r})")
+    raise BadFileError(path, f"rows have {sorted(counts)} columns; need a constant count >= 3 (truncated file?)")
+
+
+def _is_number(token: str) -> bool:
     try:
-        arr = np.array(rows, dtype=np.float64).astype(np.float32)
-    except ValueError as exc:
-        raise BadFileError(path, f"non-numeric value in a point file ({exc})") from None
-    return arr
+        float(token)
+    except ValueError:
+        return False
+    return True
 
 
 # --------------------------------------------------------------------------- meshes
@@ -322,26 +338,13 @@ def safe_pickle_load(path: str | Path) -> Any:
 # --------------------------------------------------------------------------- caches
 
 
-def cache_dir_for(preferred: Path, cfg_cache_dir: str | None, name: str) -> Path:
-    """Where a cache goes: ``cache_dir`` if set, else ``preferred`` when writable, else under $I2PMAE_CACHE
-    (default ~/.cache/i2pmae)."""
-    if cfg_cache_dir:
-        out = Path(cfg_cache_dir).expanduser()
-    elif _writable(preferred):
-        return preferred
-    else:  # one sub-folder per data location, so two read-only copies never share a cache
-        tag = hashlib.sha1(str(preferred.resolve()).encode()).hexdigest()[:12]
-        out = Path(os.environ.get("I2PMAE_CACHE", Path.home() / ".cache" / "i2pmae")) / name / tag
-    out.mkdir(parents=True, exist_ok=True)
-    return out
+def cache_dir_for(data_folder: Path, cfg_cache_dir: str | None, name: str) -> Path:
+    """Where a cache built from ``data_folder`` goes: ``cache_dir`` if set, else under the user cache
+    directory ($I2PMAE_CACHE, default ~/.cache/i2pmae) keyed by the folder's absolute path; never into the
+    dataset itself, so read-only datasets work (the file names carry a hash of the contents)."""
+    from i2pmae.data.paths import dataset_cache_dir
 
-
-def _writable(folder: Path) -> bool:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return False
-    return os.access(folder, os.W_OK)
+    return dataset_cache_dir(data_folder, name, cfg_cache_dir)
 
 
 def save_npz_atomic(path: Path, **arrays: np.ndarray) -> None:

@@ -30,6 +30,7 @@ class PointCloudDataset(Dataset):
         self.seed = int(seed)
         self.policy = BadFilePolicy(on_bad_file, context=f"{self.format}/{split}")
         self.classes: list[str] = []
+        self.notes: list[str] = []  # warnings about the layout (ignored files...), also shown by `data check`
         self._epoch = torch.zeros((), dtype=torch.int64)
         try:
             self._epoch.share_memory_()
@@ -106,15 +107,19 @@ class PointCloudDataset(Dataset):
     def _name(self, j: int) -> str:
         return str(j)
 
-    def validate_all(self) -> list[tuple[str, str]]:
-        """Load every visible item once; (where, problem) of each that fails (for `i2pmae data check`)."""
+    def validate_items(self) -> list[tuple[int, str, str]]:
+        """Load every visible item once; (position, where, problem) of each that fails."""
         problems = []
-        for j in self._index:
+        for i, j in enumerate(self._index):
             try:
                 self._get(int(j))
             except BadFileError as err:
-                problems.append((err.where, err.problem))
+                problems.append((i, err.where, err.problem))
         return problems
+
+    def validate_all(self) -> list[tuple[str, str]]:
+        """Load every visible item once; (where, problem) of each that fails (for `i2pmae data check`)."""
+        return [(where, problem) for _, where, problem in self.validate_items()]
 
 
 def item(points: np.ndarray, name: str, label: int | None = None, **extra: Any) -> dict[str, Any]:

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import inspect
+import logging
 from typing import Any, Callable
 
 from torch.utils.data import Dataset
+
+from i2pmae.data.paths import resolve_data_path
+
+log = logging.getLogger("i2pmae")
 
 FORMATS = ("shapenet55", "modelnet40", "modelnet40_h5", "modelnet40_fewshot", "scanobjectnn", "shapenetpart",
            "folder")
@@ -44,13 +49,14 @@ def canonical_format(fmt: Any) -> str:
     return key
 
 
-def build_dataset(cfg: dict, split: str) -> Dataset:
+def build_dataset(cfg: dict, split: str, key: str = "data.dataset") -> Dataset:
     """A dataset of ``cfg['format']`` at ``cfg['root']`` for ``split``.
 
     Other keys are the format's options (``npoints``, ``variant``, ``way``/
     ``shot``/``fold``, ``on_bad_file``, ``seed``, ``cache_dir``...);
-    ``fraction`` keeps a seeded random subset of the split. Unknown keys are an
-    error, so a typo in a config does not go unnoticed.
+    ``fraction`` keeps a seeded random subset of the split (logged, naming
+    ``key``.fraction). ``root`` may start with ``$I2PMAE_CACHE``. Unknown keys are
+    an error, so a typo in a config does not go unnoticed.
     """
     if not isinstance(cfg, dict) or "format" not in cfg or "root" not in cfg:
         raise ValueError(f"a dataset config needs 'format' and 'root', got {cfg!r}")
@@ -62,7 +68,12 @@ def build_dataset(cfg: dict, split: str) -> Dataset:
         allowed = sorted(k for k in params if k not in ("self", "root", "split"))
         raise ValueError(f"unknown option(s) {unknown} for format {canonical_format(cfg['format'])!r}; "
                          f"allowed: {allowed + ['fraction']}")
-    ds = cls(cfg["root"], split=split, **opts)
+    ds = cls(resolve_data_path(cfg["root"]), split=split, **opts)
     if cfg.get("fraction") is not None:
+        total = len(ds)
         ds.take_fraction(float(cfg["fraction"]), int(cfg.get("seed", 0)))
+        if len(ds) < total:
+            log.info("%s/%s: using %g%% of %d shapes: %d (%s.fraction=%s; set it to 1 to use all)",
+                        canonical_format(cfg["format"]), split, 100 * float(cfg["fraction"]), total, len(ds),
+                        key, cfg["fraction"])
     return ds

@@ -8,12 +8,15 @@ per-class ``val_fraction`` hold-out then provides ``test``/``val``.
 
 Each file is read once: meshes are surface-sampled (area-weighted, seeded per
 file), clouds resampled to ``npoints`` (FPS or random) and normalised; the
-result is cached as ``.npz`` keyed by the files' names, sizes and times.
+result is cached as ``.npz`` in the user cache directory (``$I2PMAE_CACHE``, see
+``data.paths``), keyed by the folder's absolute path and the files' names, sizes and
+times; nothing is written into the dataset. Hidden files and folders are skipped.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import zlib
 from pathlib import Path
 from typing import Any
@@ -25,10 +28,24 @@ from i2pmae.data._io import (MESH_SUFFIXES, POINT_SUFFIXES, cache_dir_for, files
 from i2pmae.data.base import PointCloudDataset, item
 from i2pmae.data.errors import BadFileError
 from i2pmae.data.layouts import missing_root_error
+from i2pmae.data.paths import resolve_data_path
 
 log = logging.getLogger("i2pmae")
 
 SUFFIXES = POINT_SUFFIXES + MESH_SUFFIXES
+
+
+def read_shape(path: str | Path, mesh_points: int = 8192, seed: int = 0) -> np.ndarray:
+    """Raw (n, 3) float32 points of one mesh (surface-sampled, seeded per file name) or point file: the one
+    reader of users' files (``folder`` data, ``embed``, ``visualize``, ``project``)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in MESH_SUFFIXES:
+        rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, zlib.crc32(path.name.encode())])
+        return sample_mesh(path, int(mesh_points), rng)
+    if suffix in POINT_SUFFIXES + (".csv",):
+        return read_point_file(path)
+    raise BadFileError(path, f"unsupported file type {suffix!r}; use one of {', '.join(SUFFIXES)}")
 
 
 def load_cloud(path: str | Path, npoints: int, sampling: str = "fps", seed: int = 0, mesh_points: int | None = None,
@@ -36,13 +53,7 @@ def load_cloud(path: str | Path, npoints: int, sampling: str = "fps", seed: int 
     """A normalised (npoints, 3) float32 cloud from one mesh or point file (seeded per file name)."""
     path = Path(path)
     rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, zlib.crc32(path.name.encode())])
-    suffix = path.suffix.lower()
-    if suffix in MESH_SUFFIXES:
-        pts = sample_mesh(path, int(mesh_points or max(4 * npoints, 8192)), rng)
-    elif suffix in POINT_SUFFIXES:
-        pts = read_point_file(path)
-    else:
-        raise BadFileError(path, f"unsupported file type {suffix!r}; use one of {', '.join(SUFFIXES)}")
+    pts = read_shape(path, int(mesh_points or max(4 * npoints, 8192)), seed)
     pts = resample(pts, int(npoints), sampling, rng, where=path, upsample=upsample)
     if np.ptp(pts, axis=0).max() == 0:
         raise BadFileError(path, "all sampled points coincide (degenerate shape)")
@@ -50,25 +61,39 @@ def load_cloud(path: str | Path, npoints: int, sampling: str = "fps", seed: int 
 
 
 def _visible(p: Path | str) -> bool:
+    """Hidden entries (names starting with '.', e.g. caches) and macOS archive folders are never data."""
     name = Path(p).name
     return not name.startswith(".") and name != "__MACOSX"
 
 
-def _shape_files(folder: Path) -> list[Path]:
+def shape_files(folder: Path) -> list[Path]:
+    """Every visible mesh / point file under ``folder`` (recursively, hidden files and folders skipped)."""
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES
                   and all(_visible(q) for q in p.relative_to(folder).parts))
 
 
-def scan(folder: Path) -> tuple[list[tuple[Path, str | None]], list[str]]:
-    """(file, class name or None) pairs and the class names of one split folder."""
-    class_dirs = sorted(d for d in folder.iterdir() if d.is_dir() and _visible(d) and _shape_files(d))
-    loose = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES)
+
+def _loose_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and _visible(p) and p.suffix.lower() in SUFFIXES)
+
+
+def scan(folder: Path, notes: list[str] | None = None) -> tuple[list[tuple[Path, str | None]], list[str]]:
+    """(file, class name or None) pairs and the class names of one split folder; a warning about ignored
+    files is logged and appended to ``notes`` (shown by `i2pmae data check` too)."""
+    class_dirs = sorted(d for d in folder.iterdir() if d.is_dir() and _visible(d) and shape_files(d))
+    loose = _loose_files(folder)
     if class_dirs:
         if loose:
-            log.warning("folder data: %d file(s) directly in %s ignored: class sub-folders exist (%s, ...)",
-                        len(loose), folder, class_dirs[0].name)
-        return [(f, d.name) for d in class_dirs for f in _shape_files(d)], [d.name for d in class_dirs]
+            _note(notes, f"{len(loose)} file(s) directly in {folder} ignored: class sub-folders exist "
+                  f"({class_dirs[0].name}, ...); move them into a class folder")
+        return [(f, d.name) for d in class_dirs for f in shape_files(d)], [d.name for d in class_dirs]
     return [(f, None) for f in loose], []
+
+
+def _note(notes: list[str] | None, text: str) -> None:
+    log.warning("folder data: %s", text)
+    if notes is not None and text not in notes:
+        notes.append(text)
 
 
 class PointFolder(PointCloudDataset):
@@ -80,7 +105,7 @@ class PointFolder(PointCloudDataset):
                  seed: int = 0, on_bad_file: str = "error", val_fraction: float = 0.0, mesh_points: int | None = None,
                  upsample: bool = False, cache_dir: str | None = None, shuffle_points: bool | None = None) -> None:
         super().__init__(split, seed, on_bad_file)
-        self.root = Path(root).expanduser()
+        self.root = resolve_data_path(root)
         if not self.root.is_dir():
             raise missing_root_error("folder", self.root)
         self.npoints, self.sampling = int(npoints), sampling
@@ -93,7 +118,7 @@ class PointFolder(PointCloudDataset):
         self.shuffle_points = (split == "train") if shuffle_points is None else bool(shuffle_points)
         files = [f for f, _ in entries]
         key = files_fingerprint(files, self.npoints, sampling, self.mesh_points, self.seed, self.upsample, "v1")
-        cache = cache_dir_for(self.root / ".i2pmae_cache", cache_dir, "folder") / f"{split}_{key}.npz"
+        cache = cache_dir_for(self.root, cache_dir, "folder") / f"{split}_{key}.npz"
         z = self._load_cache(cache)
         if z is None:
             z = self._build(entries, cache)
@@ -112,11 +137,15 @@ class PointFolder(PointCloudDataset):
                      "all": ["train", "test"] + (["val"] if (root / "val").is_dir() else [])}
             if split not in names:
                 raise ValueError(f"folder split must be one of {sorted(names)}, got {split!r}")
-            scans = {s: scan(root / s) for s in {"train", "test", *names[split]}}
+            loose = _loose_files(root)
+            if loose:
+                _note(self.notes, f"{len(loose)} file(s) directly in {root} ignored: train/ and test/ "
+                      "sub-folders exist")
+            scans = {s: scan(root / s, self.notes) for s in sorted({"train", "test", *names[split]})}
             classes = sorted({c for _, cs in scans.values() for c in cs})
             pairs = [p for s in names[split] for p in scans[s][0]]
             return self._labelled(pairs, classes), classes
-        pairs, classes = scan(root)
+        pairs, classes = scan(root, self.notes)
         entries = self._labelled(pairs, classes)
         if split in ("train", "all") and (val_fraction <= 0 or split == "all"):
             return entries, classes
@@ -160,7 +189,7 @@ class PointFolder(PointCloudDataset):
 
         pts, labels, names, skipped = [], [], [], []
         for path, lab in tqdm(entries, desc=f"reading {self.root.name}/{self.split}", unit="file", leave=False,
-                              disable=len(entries) < 200):
+                              disable=len(entries) < 200 or os.environ.get("I2PMAE_PROGRESS") == "0"):
             try:
                 pts.append(load_cloud(path, self.npoints, self.sampling, self.seed, self.mesh_points, self.upsample))
             except BadFileError as err:

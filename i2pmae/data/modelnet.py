@@ -7,6 +7,7 @@ cost a copy (and a normalisation), never a parse.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,7 @@ class ModelNet40(PointCloudDataset):
     present (through a restricted unpickler). Otherwise builds a cache once
     from the text files by FPS from index 0 (deterministic, unlike the authors'
     random start; uses ``i2pmae.ops.farthest_point_sample`` when available) and
-    stores it as ``.npz`` next to the data (or in ``cache_dir``).
+    stores it as ``.npz`` in the user cache directory (or ``cache_dir``), never in the data.
     """
 
     format = "modelnet40"
@@ -158,7 +159,8 @@ class ModelNet40(PointCloudDataset):
                 pending.clear()
 
         todo = list(zip(self.ids, self._text_files()))
-        for shape_id, path in tqdm(todo, desc=f"modelnet40 {self.split_file} cache", unit="shape", leave=False):
+        for shape_id, path in tqdm(todo, desc=f"modelnet40 {self.split_file} cache", unit="shape", leave=False,
+                                   disable=os.environ.get("I2PMAE_PROGRESS") == "0"):
             cname = shape_id.rsplit("_", 1)[0]
             try:
                 if cname not in cls:

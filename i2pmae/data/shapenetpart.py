@@ -97,7 +97,7 @@ class ShapeNetPart(PointCloudDataset):
             if d.is_dir():
                 files += [(k, p) for p in sorted(d.glob("*.txt")) if p.stem in ids]
         key = files_fingerprint([p for _, p in files], self.npoints, "v1")
-        cache = cache_dir_for(self.folder / ".i2pmae_cache", cache_dir, "shapenetpart") / f"{split}_{key}.npz"
+        cache = cache_dir_for(self.folder, cache_dir, "shapenetpart") / f"{split}_{key}.npz"
         z = self._load_cache(cache) if cache.is_file() else None
         if z is None:
             z = self._build_cache(files, cache)

@@ -391,3 +391,38 @@ def write_synthetic(out: str | Path, classes: Sequence[str] | str | int | None =
                "modelnet40_h5_root": str(out)}
     (out / "synth.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+FRESH_TAG = 0xF5E5  # separates the fresh-every-epoch stream from the fixed draws
+
+
+class FreshShapes:
+    """A pre-training set of ``n`` procedural shapes drawn anew every epoch (``set_epoch``), classes in turn.
+
+    The test of whether longer pre-training hurts because a few hundred fixed shapes get memorised
+    (issue #15): the same classes and pose as the fixed draw, but no shape is ever seen twice.
+    """
+
+    def __init__(self, n: int, npoints: int = 1024, seed: int = 0,
+                 classes: Sequence[str] | str | int | None = None) -> None:
+        if n < 1 or npoints < 1:
+            raise ValueError(f"FreshShapes needs n >= 1 and npoints >= 1, got {n} and {npoints}")
+        self.names = resolve_classes(classes)
+        self.n, self.npoints, self.seed, self.epoch = int(n), int(npoints), int(seed), 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> dict:
+        import torch
+
+        label = int(i) % len(self.names)
+        rng = np.random.default_rng([FRESH_TAG, self.seed, self.epoch, int(i)])
+        pts = sample_shape(self.names[label], rng, self.npoints)
+        pts = pts - pts.mean(axis=0)
+        pts /= np.sqrt((pts ** 2).sum(axis=1).max())
+        return {"points": torch.from_numpy(np.ascontiguousarray(pts, dtype=np.float32)),
+                "label": torch.tensor(label, dtype=torch.int64), "name": f"fresh{self.epoch}-{i}"}

@@ -11,6 +11,7 @@ produce a ``last.pth`` it would later be unable to resume from.
 
 from __future__ import annotations
 
+import errno
 import os
 import pickle
 import tempfile
@@ -20,6 +21,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import torch
+
+from i2pmae.io_errors import default_file_mode, describe_load_error, output_error
 
 RESUME_NAME = "last.pth"
 MODEL_KEYS = ("base_model", "model", "state_dict", "model_state_dict")
@@ -78,25 +81,62 @@ def _sanitise(obj: Any, where: str) -> Any:
 
 
 def save_checkpoint(path: str | os.PathLike, state: Mapping[str, Any]) -> Path:
-    """Write ``state`` to ``path`` atomically (tmp file + fsync + os.replace); return the path."""
+    """Write ``state`` to ``path`` atomically (tmp file + fsync + os.replace); return the path.
+
+    The file gets the mode the umask gives new files (not mkstemp's 0600). A failed write (full disk,
+    read-only file system) removes its temp file, leaves any previous ``path`` untouched and raises
+    :class:`i2pmae.io_errors.OutputError` naming the path and what to do.
+    """
     path = Path(path)
     if not isinstance(state, Mapping):
         raise ValueError(f"save_checkpoint({path}): state must be a dict, got {type(state).__name__}")
     clean = _sanitise(dict(state), "state")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    tmp = Path(tmp_name)
+    tmp: Path | None = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        tmp = Path(tmp_name)
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), default_file_mode())
             torch.save(clean, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
+    except BaseException as exc:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise output_error(exc, path) from exc
+        if isinstance(exc, RuntimeError) and _is_write_failure(exc):  # torch's zip writer hides the OSError
+            raise output_error(OSError(errno.EIO, f"write failed: {str(exc).splitlines()[0]}"), path) from exc
         raise
     _fsync_dir(path.parent)
     return path
+
+
+def _is_write_failure(exc: RuntimeError) -> bool:
+    """PyTorch's zip writer reports a short write (full disk) as ``[enforce fail at inline_container.cc]``."""
+    text = str(exc)
+    return "inline_container" in text or "file write failed" in text or "unexpected pos" in text
+
+
+def clean_stale_temps(directory: str | os.PathLike) -> list[Path]:
+    """Remove ``.NAME.*.tmp`` files that interrupted atomic writes left in ``directory``; return them.
+
+    Only call it while holding the run's lock: a live writer's temp file looks the same.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    removed = []
+    for tmp in directory.glob(".*.tmp"):
+        if tmp.is_file() and not tmp.name.startswith(".write-test."):
+            try:
+                tmp.unlink()
+                removed.append(tmp)
+            except OSError:
+                pass
+    return removed
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -125,15 +165,11 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict:
     try:
         with torch.serialization.safe_globals(_numpy_safe_globals()):
             obj = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise ValueError(
-            f"checkpoint {path} holds objects other than tensors and plain data, which are not loaded for "
-            f"safety (weights_only=True): {str(exc).splitlines()[0]}"
-        ) from exc
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, IndexError, KeyError, TypeError,
-            AttributeError, UnicodeDecodeError) as exc:
-        # Random bytes can fail anywhere inside the (restricted) unpickler, with any of these types.
-        raise ValueError(f"checkpoint {path} is truncated or corrupt and cannot be read: {exc!r}") from exc
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, IndexError,
+            KeyError, TypeError, AttributeError, UnicodeDecodeError, MemoryError, OverflowError) as exc:
+        # Random bytes can fail anywhere inside the (restricted) unpickler, with any of these types;
+        # a refused global (code in the pickle) is named, and weights_only=False is never suggested.
+        raise ValueError(describe_load_error(path, exc)) from exc
     if not isinstance(obj, dict):
         raise ValueError(f"checkpoint {path} holds a {type(obj).__name__}, expected a dict")
     return obj
@@ -189,14 +225,19 @@ def export_safetensors(model_state: Mapping[str, torch.Tensor], path: str | os.P
         raise ValueError(f"export_safetensors({path}): non-tensor entries {bad[:3]}")
     # safetensors refuses tensors that share storage (tied weights) or are non-contiguous: give each its own copy.
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model_state.items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp: Path | None = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        tmp = Path(tmp_name)
+        os.fchmod(fd, default_file_mode())
+        os.close(fd)
         save_file(tensors, str(tmp), metadata=dict(metadata) if metadata else None)
         os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
+    except BaseException as exc:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise output_error(exc, path) from exc
         raise
     return path

@@ -20,6 +20,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from i2pmae.data import build_dataset
+from i2pmae.data.paths import check_data_paths
 from i2pmae.data.transforms import ScaleAndTranslate, build_transforms
 from i2pmae.engine.distributed import DistInfo, all_gather_tensors
 from i2pmae.engine.loop import Task, move_batch, train
@@ -79,6 +80,7 @@ def accuracy_pct(logits: torch.Tensor, labels: torch.Tensor) -> float:
 
 def run_finetune(cfg: dict, run_dir: Path, dist: DistInfo, resume: bool = False) -> dict[str, Any]:
     """Fine-tune (or train from scratch) a classifier; best test accuracy picks ``best.pth``."""
+    check_data_paths(cfg, optional=())  # every configured dataset is there, before any work
     data_cfg = cfg["data"]
     npoints = int(data_cfg.get("npoints", 1024))
     point_all = data_cfg.get("point_all")
@@ -142,6 +144,9 @@ def run_evaluate(cfg: dict, checkpoint: str, dist: DistInfo, vote: bool) -> dict
     """Test a fine-tuned checkpoint: plain accuracy, plus voting when asked."""
     data_cfg = cfg["data"]
     npoints = int(data_cfg.get("npoints", 1024))
+    if cfg["model"].get("name") == "I2PMAE":
+        raise ValueError(f"evaluate tests a fine-tuned classifier, but the model of {checkpoint} is the pre-training "
+                         "network I2PMAE; fine-tune it first (i2pmae finetune --pretrained CKPT) or use i2pmae svm")
     test_set = build_dataset(data_cfg["dataset"], "test")
     model = build_model(cfg["model"])
     state = load_weights(checkpoint)

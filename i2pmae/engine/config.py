@@ -167,11 +167,37 @@ def apply_overrides(cfg: dict, overrides: Iterable[str], source: str = "config")
     return cfg
 
 
-def load_config(path: str | os.PathLike, overrides: Iterable[str] = ()) -> dict:
-    """Load a config file (or shipped name), resolve ``_base_`` and apply overrides."""
+def load_config(path: str | os.PathLike, overrides: Iterable[str] = (), validate: bool = True) -> dict:
+    """Load a config file (or shipped name), resolve ``_base_``, apply overrides and (by default) check
+    every key and type against :mod:`i2pmae.engine.schema` -- before any data or model is touched."""
     resolved = resolve_config_path(path)
     cfg = _load_tree(resolved, ())
-    return apply_overrides(cfg, list(overrides), source=f"config {resolved}")
+    overrides = list(overrides)
+    if validate:
+        validate_config(cfg, f"config {resolved}")
+    cfg = apply_overrides(cfg, overrides, source=f"config {resolved}")
+    if validate:
+        validate_config(cfg, f"config {resolved}", overrides)
+    return cfg
+
+
+def validate_config(cfg: Mapping, source: str, overrides: Iterable[str] = ()) -> None:
+    """ValueError naming the first unknown key / wrong type, its source (the file or the override) and the
+    closest valid key; the schema of known keys is ``i2pmae.engine.schema.SCHEMA``."""
+    from i2pmae.engine.schema import config_problems
+
+    problems = config_problems(cfg)
+    if not problems:
+        return
+    key, problem = problems[0]
+    culprit = None
+    for item in overrides:
+        okey = str(item).split("=", 1)[0].strip()
+        if key == okey or key.startswith(okey + ".") or okey.startswith(key + "."):
+            culprit = item
+    where = f"{source}, override {culprit!r}" if culprit is not None else source
+    more = f" (and {len(problems) - 1} more problem{'s' if len(problems) > 2 else ''})" if len(problems) > 1 else ""
+    raise ValueError(f"{where}: {problem}{more}")
 
 
 def _plain(obj: Any) -> Any:
@@ -195,16 +221,23 @@ def _plain(obj: Any) -> Any:
 
 def save_config(cfg: Mapping, path: str | os.PathLike) -> None:
     """Write ``cfg`` as YAML (atomically, keys in their order) so a run can be reproduced or resumed."""
+    from i2pmae.io_errors import default_file_mode, output_error
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = yaml.safe_dump(_plain(cfg), sort_keys=False, default_flow_style=False, allow_unicode=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp: str | None = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as f:
+            os.fchmod(f.fileno(), default_file_mode())  # mkstemp makes 0600; honour the umask like open()
             f.write(text)
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise output_error(exc, path) from exc
         raise
 
 

@@ -63,10 +63,14 @@ def _pick_device(device: str | torch.device | None, local_rank: int, world_size:
         try:
             dev = torch.device(device)
         except RuntimeError as exc:
-            raise ValueError(f"device {device!r} is not a torch device (use cpu, cuda, cuda:1, ...)") from exc
+            raise ValueError(f"--device {device}: not a device; use cpu, cuda, cuda:1, ...") from exc
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError(f"device {device!r} asked for, but CUDA is not available in this process")
+            raise ValueError(f"--device {device}: CUDA is not available in this process (no GPU, or a CPU-only "
+                             "PyTorch); use --device cpu")
+        if dev.index is not None and world_size == 1 and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"--device {device}: this machine has {torch.cuda.device_count()} GPU(s), "
+                             f"cuda:0 to cuda:{torch.cuda.device_count() - 1}")
         if world_size > 1:  # torchrun: one GPU per local rank
             if dev.index is not None and dev.index != local_rank:
                 log.warning("device %s ignored under torchrun: local rank %d uses cuda:%d", dev, local_rank, local_rank)

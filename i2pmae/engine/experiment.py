@@ -1,10 +1,14 @@
 """The paper's Table 1 in miniature, on the built-in procedural shapes.
 
-Linear-SVM accuracy of (a) a randomly initialised encoder, (b) pre-training
-without 2D guidance (random masking, 3D loss only) and (c) I2P-MAE, each over
-several seeds, plus the 2D teacher's own SVM accuracy on its multi-view
-features for reference. Every number is the *last* checkpoint's: nothing is
-selected on the test split.
+Linear-SVM and k-NN accuracy of (a) a randomly initialised encoder, (b)
+pre-training without 2D guidance (random masking, 3D loss only) and (c) I2P-MAE,
+each over several seeds, the C each SVM chose, a paired test of (c) against (b),
+and the 2D teacher's own multi-view accuracy for reference. Every number is the
+*last* checkpoint's: nothing is selected on the test split.
+
+Worker processes die with their parent (``PR_SET_PDEATHSIG`` on Linux, plus a
+thread watching the parent's pid elsewhere), so killing the command never leaves
+orphans writing into the run folders.
 """
 
 from __future__ import annotations
@@ -24,8 +28,8 @@ from i2pmae.engine.distributed import DistInfo
 from i2pmae.engine.pretrain import run_pretrain
 from i2pmae.engine.runs import build_teacher_from_config
 from i2pmae.engine.seeding import seed_everything
-from i2pmae.engine.svm import CV_GRID, linear_svm_accuracy, parse_svm_c
-from i2pmae.engine.svm_eval import build_encoder, shard_loader, svm_accuracy
+from i2pmae.engine.svm import KNN_K, linear_svm_probe, parse_svm_c, parse_svm_grid
+from i2pmae.engine.svm_eval import build_encoder, parse_standardize, probe_encoder, shard_loader
 
 log = logging.getLogger("i2pmae")
 
@@ -38,9 +42,10 @@ VARIANTS = {
 
 def ensure_synthetic_data(cfg: dict) -> Path:
     """Generate the procedural shapes under ``data.root`` unless they are already there."""
+    from i2pmae.data.paths import resolve_data_path
     from i2pmae.data.synth import write_synthetic
 
-    root = Path(cfg["data"]["root"])
+    root = resolve_data_path(cfg["data"]["root"])  # $I2PMAE_CACHE/... = the user cache, not the cwd
     if (root / "synth.json").is_file():
         return root
     synth = cfg.get("synth", {})
@@ -53,7 +58,13 @@ def ensure_synthetic_data(cfg: dict) -> Path:
 
 @torch.no_grad()
 def teacher_svm_accuracy(cfg: dict, dist: DistInfo) -> float:
-    """SVM on the teacher's multi-view features: per view, mean of its patch features; views concatenated."""
+    """SVM accuracy (%) on the teacher's multi-view features (see :func:`teacher_probe`)."""
+    return teacher_probe(cfg, dist)["svm_acc"]
+
+
+def teacher_probe(cfg: dict, dist: DistInfo) -> dict[str, Any]:
+    """Both probes on the teacher's multi-view features: per view, mean of its patch features; views
+    concatenated; the config's ``svm`` options (C or cv, grid, standardize)."""
     from i2pmae.projection import project_views
 
     teacher = build_teacher_from_config(cfg, dist.device)
@@ -72,7 +83,10 @@ def teacher_svm_accuracy(cfg: dict, dist: DistInfo) -> float:
 
     tr_x, tr_y = encode("train")
     te_x, te_y = encode("test")
-    return linear_svm_accuracy(tr_x, tr_y, te_x, te_y, parse_svm_c(cfg.get("svm", {}).get("C", 0.01)))
+    opts = cfg.get("svm") or {}
+    return linear_svm_probe(tr_x, tr_y, te_x, te_y, parse_svm_c(opts.get("C", 0.01)), opts.get("grid"),
+                            parse_standardize(opts.get("standardize")), KNN_K,
+                            f"2D teacher {cfg.get('teacher', {}).get('name')}")
 
 
 def variant_config(cfg: dict, variant: str, seed: int) -> dict:
@@ -114,6 +128,37 @@ def _free_memory_bytes() -> int:
         return 1 << 50
 
 
+def die_with_parent(parent_pid: int) -> None:
+    """Pool initializer: end this worker as soon as its parent process is gone (even after SIGKILL).
+
+    Linux: ``prctl(PR_SET_PDEATHSIG, SIGKILL)``; everywhere: a daemon thread that polls ``os.getppid()``
+    (re-parenting to init or a subreaper changes it) and kills this process when it differs.
+    """
+    import signal
+    import sys
+    import threading
+    import time
+
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent_pid:  # the parent died before the signal was armed
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent_pid:
+                os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))
+            time.sleep(0.5)
+
+    threading.Thread(target=watch, name="i2pmae-parent-watch", daemon=True).start()
+
+
 def _worker_setup(run_dir: str | None, threads: int) -> None:
     """A worker process: ``threads`` CPU threads, no progress bars, details to ``run_dir/log.txt`` only."""
     from i2pmae.engine.logging import setup_logging
@@ -133,35 +178,66 @@ def _pretrain_job(cfg: dict, run_dir: str, resume: bool, seed: int, threads: int
     run_pretrain(cfg, Path(run_dir), DistInfo(), resume=resume)
 
 
-def random_init_accuracy(cfg: dict, seed: int, dist: DistInfo, datasets: tuple | None = None) -> float:
-    """(a): linear-SVM accuracy of the encoder as ``seed`` initialises it (``datasets``: the SVM's
-    (train, test) sets if already built)."""
+def probe_run(cfg: dict, variant: str, seed: int, run_dir: str | None, dist: DistInfo,
+              datasets: tuple | None = None) -> dict[str, Any]:
+    """Both probes (SVM with its C, k-NN) of one encoder: the last checkpoint of ``run_dir``, or with
+    ``run_dir=None`` the encoder as ``seed`` initialises it (variant (a))."""
     svm_cfg = cfg["data"]["svm"]
     train_set, test_set = datasets or (build_dataset(svm_cfg, "train"), build_dataset(svm_cfg, "test"))
     seed_everything(seed)
-    encoder = build_encoder(cfg["model"], None).to(dist.device)
-    return svm_accuracy(encoder, train_set, test_set, parse_svm_c(cfg.get("svm", {}).get("C", 0.01)), dist,
-                        cfg.get("svm"))
+    ckpt = None if run_dir is None else str(Path(run_dir) / "last.pth")
+    encoder = build_encoder(cfg["model"], ckpt).to(dist.device)
+    return probe_encoder(encoder, train_set, test_set, cfg.get("svm"), dist, name=f"seed {seed} {variant}")
 
 
-def _random_init_job(cfg: dict, seed: int, threads: int) -> float:
-    _worker_setup(None, threads)
-    return random_init_accuracy(cfg, seed, DistInfo())
+def random_init_accuracy(cfg: dict, seed: int, dist: DistInfo, datasets: tuple | None = None) -> float:
+    """(a): linear-SVM accuracy of the encoder as ``seed`` initialises it."""
+    return probe_run(cfg, "random_init", seed, None, dist, datasets)["svm_acc"]
+
+
+def _probe_job(cfg: dict, variant: str, seed: int, run_dir: str | None, threads: int) -> dict[str, Any]:
+    _worker_setup(run_dir, threads)
+    return probe_run(cfg, variant, seed, run_dir, DistInfo())
+
+
+def check_recipe(cfg: dict, out_dir: Path, seeds: list[int]) -> None:
+    """Refuse (ValueError naming the differing keys) before anything is written when ``out_dir`` holds runs
+    trained with another recipe; called by the CLI before the run folder's config.yaml is saved."""
+    for seed in seeds:
+        for variant in ("w/o_2d", "i2p-mae"):
+            run_dir = Path(out_dir) / "runs" / f"{variant.replace('/', '')}-seed{seed}"
+            if (run_dir / "last.pth").is_file():
+                _finished(run_dir, variant_config(cfg, variant, seed))
+
+
+def paired_test(b: list[float], c: list[float]) -> dict[str, Any]:
+    """Two-sided paired t-test of (c) against (b) over seeds: mean difference c - b, its std, t and p
+    (``None`` with fewer than 2 seeds, and p = 1 when every difference is the same)."""
+    d = np.asarray(c, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    out: dict[str, Any] = {"mean_diff": float(d.mean()) if len(d) else None, "n": int(len(d)), "t": None, "p": None,
+                           "test": "two-sided paired t-test over seeds"}
+    if len(d) >= 2:
+        sd = float(d.std(ddof=1))
+        out["std_diff"] = sd
+        if sd == 0.0:
+            out["p"] = 1.0 if d.mean() == 0 else 0.0
+        else:
+            from scipy import stats
+
+            res = stats.ttest_rel(c, b)
+            out["t"], out["p"] = float(res.statistic), float(res.pvalue)
+    return out
 
 
 def run_table1(cfg: dict, out_dir: Path, dist: DistInfo, seeds: list[int], jobs: int | None = None) -> dict[str, Any]:
     """All runs of the miniature Table 1; returns and writes ``table1.json`` / ``table1.md``.
 
-    ``jobs`` pre-training runs go at once in worker processes on a CPU (default: one per core);
-    every run draws the same numbers whichever way it is scheduled (its seed fixes everything).
+    ``jobs`` pre-training runs (then the probes) go at once in worker processes on a CPU (default: one
+    per core); every run draws the same numbers whichever way it is scheduled (its seed fixes everything).
     """
     out_dir = Path(out_dir)
     ensure_synthetic_data(cfg)
     svm_cfg = cfg["data"]["svm"]
-    svm_train, svm_test = build_dataset(svm_cfg, "train"), build_dataset(svm_cfg, "test")
-    c = parse_svm_c(cfg.get("svm", {}).get("C", 0.01))
-    results: dict[str, list[float]] = {k: [] for k in VARIANTS}
-    runs: dict[str, list[str]] = {k: [] for k in VARIANTS if k != "random_init"}
     planned: list[tuple[str, int, dict, Path]] = []
     pending: list[tuple[str, int, dict, Path, bool]] = []
     for seed in seeds:
@@ -174,34 +250,23 @@ def run_table1(cfg: dict, out_dir: Path, dist: DistInfo, seeds: list[int], jobs:
                 log.info("seed %d %s: already trained in %s", seed, variant, run_dir)
             else:
                 pending.append((variant, seed, vcfg, run_dir, resume))
-    jobs = resolve_jobs(jobs, dist, len(pending) + len(seeds))
-
+    probes = [("random_init", seed, cfg, None) for seed in seeds] + [(v, s, c, d) for v, s, c, d in planned]
+    jobs = resolve_jobs(jobs, dist, max(len(pending), len(probes)))
     if jobs > 1:
-        results["random_init"] = _run_in_workers(cfg, seeds, pending, jobs)
+        scores = _run_in_workers(pending, probes, jobs)
     else:
-        for seed in seeds:
-            results["random_init"].append(random_init_accuracy(cfg, seed, dist, (svm_train, svm_test)))
-            log.info("seed %d (a) random init: SVM %.2f%%", seed, results["random_init"][-1])
         for variant, seed, vcfg, run_dir, resume in pending:
             log.info("seed %d %s: pre-training in %s", seed, variant, run_dir)
             run_dir.mkdir(parents=True, exist_ok=True)
             seed_everything(seed)
             run_pretrain(vcfg, run_dir, dist, resume=resume)
-    for variant, seed, vcfg, run_dir in planned:
-        acc = _last_epoch_svm(run_dir, vcfg)
-        if acc is None:  # the run did not score its last epoch: score its last checkpoint now
-            encoder = build_encoder(vcfg["model"], str(run_dir / "last.pth")).to(dist.device)
-            acc = svm_accuracy(encoder, svm_train, svm_test, c, dist, cfg.get("svm"))
-        results[variant].append(acc)
-        runs[variant].append(str(run_dir))
-        log.info("seed %d %s: SVM %.2f%%", seed, variant, acc)
-    teacher_acc = teacher_svm_accuracy(cfg, dist)
-    summary = {
-        "seeds": seeds, "C": c, "accuracy": results, "runs": runs, "teacher_svm": teacher_acc,
-        "teacher": cfg.get("teacher", {}).get("name"),
-        "mean": {k: float(np.mean(v)) for k, v in results.items()},
-        "std": {k: float(np.std(v)) for k, v in results.items()},
-    }
+        sets = build_dataset(svm_cfg, "train"), build_dataset(svm_cfg, "test")
+        scores = {(v, s): probe_run(c, v, s, None if d is None else str(d), dist, sets) for v, s, c, d in probes}
+    summary = summarise(seeds, scores, cfg, {v: [str(d) for vv, _, _, d in planned if vv == v] for v in VARIANTS
+                                              if v != "random_init"}, teacher_probe(cfg, dist))
+    for (variant, seed), r in sorted(scores.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        log.info("seed %d %s: SVM %.2f%% (C=%g%s), %d-NN %.2f%%", seed, variant, r["svm_acc"], r["C"],
+                 ", at the grid's edge" if r["C_at_edge"] else "", KNN_K, r["knn_acc"])
     if dist.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "table1.json").write_text(json.dumps(summary, indent=2))
@@ -209,55 +274,70 @@ def run_table1(cfg: dict, out_dir: Path, dist: DistInfo, seeds: list[int], jobs:
     return summary
 
 
-def _run_in_workers(cfg: dict, seeds: list[int], pending: list, jobs: int) -> list[float]:
-    """The ``pending`` pre-trainings and the random-init scores in ``jobs`` worker processes (longest
-    first, so the cores stay busy); returns the random-init accuracies in seed order."""
+def summarise(seeds: list[int], scores: dict, cfg: dict, runs: dict, teacher: dict) -> dict[str, Any]:
+    """The table's JSON: per-variant per-seed SVM and k-NN accuracy, chosen C, means, stds, paired tests."""
+    opts = cfg.get("svm") or {}
+    setting = parse_svm_c(opts.get("C", 0.01))
+    acc = {k: [scores[(k, s)]["svm_acc"] for s in seeds] for k in VARIANTS}
+    knn = {k: [scores[(k, s)]["knn_acc"] for s in seeds] for k in VARIANTS}
+    return {
+        "seeds": seeds, "C": setting, "grid": list(parse_svm_grid(opts.get("grid"))) if setting == "cv" else None,
+        "standardize": parse_standardize(opts.get("standardize")), "knn_k": KNN_K,
+        "accuracy": acc, "knn": knn,
+        "C_chosen": {k: [scores[(k, s)]["C"] for s in seeds] for k in VARIANTS},
+        "C_at_edge": {k: [scores[(k, s)]["C_at_edge"] for s in seeds] for k in VARIANTS},
+        "mean": {k: float(np.mean(v)) for k, v in acc.items()}, "std": {k: float(np.std(v)) for k, v in acc.items()},
+        "knn_mean": {k: float(np.mean(v)) for k, v in knn.items()},
+        "knn_std": {k: float(np.std(v)) for k, v in knn.items()},
+        "paired_c_vs_b": {"svm": paired_test(acc["w/o_2d"], acc["i2p-mae"]),
+                          "knn": paired_test(knn["w/o_2d"], knn["i2p-mae"])},
+        "runs": runs, "teacher": cfg.get("teacher", {}).get("name"), "teacher_svm": teacher["svm_acc"],
+        "teacher_knn": teacher["knn_acc"], "teacher_C": teacher["C"],
+    }
+
+
+def _run_in_workers(pending: list, probes: list, jobs: int) -> dict[tuple[str, int], dict]:
+    """The ``pending`` pre-trainings, then every probe, in ``jobs`` worker processes that die with this one
+    (I2P-MAE runs first: they are the longest, so the cores stay busy)."""
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     from i2pmae.engine.logging import progress_bar
 
     threads = max(1, _cpu_cores() // jobs)
-    log.info("%d pre-training run(s) and %d random-init score(s), %d at a time in worker processes (%d thread(s) "
-             "each); each run logs to its own log.txt", len(pending), len(seeds), jobs, threads)
-    random_init: dict[int, float] = {}
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as pool:
-        futures = {}
-        for variant, seed, vcfg, run_dir, resume in sorted(pending, key=lambda job: job[0] != "i2p-mae"):
-            run_dir.mkdir(parents=True, exist_ok=True)
-            futures[pool.submit(_pretrain_job, vcfg, str(run_dir), resume, seed, threads)] = (variant, seed, run_dir)
-        for seed in seeds:
-            futures[pool.submit(_random_init_job, cfg, seed, threads)] = ("random_init", seed, None)
-        bar = progress_bar(total=len(futures), desc="table 1 jobs", unit="job")
-        for future in as_completed(futures):
-            variant, seed, run_dir = futures[future]
-            try:
-                value = future.result()
-            except BaseException as exc:
-                for f in futures:
-                    f.cancel()
-                where = f"; see {run_dir / 'log.txt'}" if run_dir else ""
-                raise RuntimeError(f"table 1 job failed (seed {seed}, {variant}): {exc}{where}") from exc
-            if run_dir is None:
-                random_init[seed] = value
-                log.info("seed %d (a) random init: SVM %.2f%%", seed, value)
+    log.info("%d pre-training run(s), then %d probe(s), %d at a time in worker processes (%d thread(s) each); "
+             "each run logs to its own log.txt", len(pending), len(probes), jobs, threads)
+    scores: dict[tuple[str, int], dict] = {}
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"), initializer=die_with_parent,
+                             initargs=(os.getpid(),)) as pool:
+        bar = progress_bar(total=len(pending) + len(probes), desc="table 1 jobs", unit="job")
+        for stage in ("pretrain", "probe"):
+            futures = {}
+            if stage == "pretrain":
+                for variant, seed, vcfg, run_dir, resume in sorted(pending, key=lambda job: job[0] != "i2p-mae"):
+                    run_dir.mkdir(parents=True, exist_ok=True)
+                    futures[pool.submit(_pretrain_job, vcfg, str(run_dir), resume, seed, threads)] = (
+                        variant, seed, run_dir)
             else:
-                log.info("seed %d %s: pre-training finished (%s)", seed, variant, run_dir)
-            bar.update(1)
+                for variant, seed, vcfg, run_dir in probes:
+                    futures[pool.submit(_probe_job, vcfg, variant, seed, None if run_dir is None else str(run_dir),
+                                        threads)] = (variant, seed, run_dir)
+            for future in as_completed(futures):
+                variant, seed, run_dir = futures[future]
+                try:
+                    value = future.result()
+                except BaseException as exc:
+                    for f in futures:
+                        f.cancel()
+                    where = f"; see {run_dir / 'log.txt'}" if run_dir else ""
+                    raise RuntimeError(f"table 1 job failed (seed {seed}, {variant}, {stage}): {exc}{where}") from exc
+                if stage == "probe":
+                    scores[(variant, seed)] = value
+                else:
+                    log.info("seed %d %s: pre-training finished (%s)", seed, variant, run_dir)
+                bar.update(1)
         bar.close()
-    return [random_init[seed] for seed in seeds]
-
-
-def _last_epoch_svm(run_dir: Path, cfg: dict) -> float | None:
-    """The run's own SVM score of its last epoch (same data, same C), if it logged one."""
-    from i2pmae.engine.logging import read_metrics
-
-    metrics = run_dir / "metrics.jsonl"
-    if not metrics.is_file():
-        return None
-    last_epoch = int(cfg["train"]["epochs"]) - 1
-    rows = [r for r in read_metrics(metrics) if "eval/svm_acc" in r and r.get("epoch") == last_epoch]
-    return float(rows[-1]["eval/svm_acc"]) if rows else None
+    return scores
 
 
 RECIPE_SECTIONS = ("model", "teacher", "data", "augment", "train")
@@ -286,22 +366,51 @@ def config_differences(a: Any, b: Any, prefix: str = "") -> list[str]:
     return [] if a == b else [f"{prefix.rstrip('.')}: {a!r} != {b!r}"]
 
 
+def _fmt_c(values: list[float]) -> str:
+    return ", ".join(f"{c:g}" for c in values)
+
+
 def table1_markdown(summary: dict) -> str:
     n = len(summary["seeds"])
+    k = summary.get("knn_k", KNN_K)
     lines = [
-        f"| pre-training | linear-SVM accuracy (%), mean ± std over {n} seed{'s' if n > 1 else ''} | per seed |",
-        "|---|---|---|",
+        f"| pre-training | linear SVM (%), mean ± std over {n} seed{'s' if n > 1 else ''} | per seed | SVM C per seed "
+        f"| {k}-NN (%), mean ± std | per seed |",
+        "|---|---|---|---|---|---|",
     ]
     for key, title in VARIANTS.items():
-        accs = summary["accuracy"][key]
+        accs, knn = summary["accuracy"][key], summary.get("knn", {}).get(key, [])
+        cs = summary.get("C_chosen", {}).get(key, [])
+        knn_cell = (f"{summary['knn_mean'][key]:.2f} ± {summary['knn_std'][key]:.2f}" if knn else "-")
         lines.append(f"| {title} | {summary['mean'][key]:.2f} ± {summary['std'][key]:.2f} | "
-                     + ", ".join(f"{a:.2f}" for a in accs) + " |")
+                     + ", ".join(f"{a:.2f}" for a in accs) + f" | {_fmt_c(cs) if cs else '-'} | {knn_cell} | "
+                     + ", ".join(f"{a:.2f}" for a in knn) + " |")
+    t_knn, t_c = summary.get("teacher_knn"), summary.get("teacher_C")
     lines.append(f"| 2D teacher `{summary['teacher']}` on its multi-view features (reference) | "
-                 f"{summary['teacher_svm']:.2f} | |")
+                 f"{summary['teacher_svm']:.2f} | | {_fmt_c([t_c]) if t_c else '-'}"
+                 f" | {'-' if t_knn is None else f'{t_knn:.2f}'} | |")
     lines.append("")
+    paired = summary.get("paired_c_vs_b") or {}
+    for probe, name in (("svm", "linear SVM"), ("knn", f"{k}-NN")):
+        pt = paired.get(probe)
+        if pt and pt.get("p") is not None:
+            lines.append(f"(c) − (b), {name}: {pt['mean_diff']:+.2f} points (std of the difference "
+                         f"{pt['std_diff']:.2f}), {pt['test']} p = {pt['p']:.3g} (n = {pt['n']}).")
+        elif pt:
+            lines.append(f"(c) − (b), {name}: {pt['mean_diff']:+.2f} points (one seed: no paired test).")
+    if paired:
+        lines.append("")
     c = summary["C"]
-    c_text = (f"C chosen per encoder by 3-fold cross-validation on the training split from {list(CV_GRID)}"
-              if c == "cv" else f"C={c}")
-    lines.append(f"SVM: sklearn linear SVC, {c_text}; last checkpoint of each run "
-                 "(nothing selected on the test split); std is the population std (numpy default).")
+    if c == "cv":
+        edge = [f"{v} seed {s}" for v in VARIANTS for s, e in zip(summary["seeds"], summary["C_at_edge"][v]) if e]
+        c_text = (f"C chosen per encoder by 3-fold cross-validation on the training split from "
+                  f"{_fmt_c(summary['grid'])}; " + (f"**at the grid's edge for {', '.join(edge)}**" if edge else
+                                                    "inside the grid for every encoder"))
+    else:
+        c_text = f"C={c}"
+    scaling = "features standardised with training-split statistics" if summary.get("standardize") else \
+        "raw features (no scaling)"
+    lines.append(f"SVM: sklearn linear SVC, {c_text}; {scaling}. {k}-NN: cosine similarity of features centred "
+                 "on the training mean, majority vote (parameter-free). Last checkpoint of each run (nothing "
+                 "selected on the test split); std is the population std (numpy default).")
     return "\n".join(lines) + "\n"

@@ -18,6 +18,8 @@ import warnings
 from pathlib import Path
 from typing import Any, Mapping
 
+from i2pmae.io_errors import describe_os_error, output_error
+
 LOGGER_NAME = "i2pmae"
 _HANDLER_TAG = "_i2pmae_handler"
 
@@ -42,8 +44,40 @@ class MetricsLogger:
         self._tb_wanted = tensorboard
         self._tb = None
         if enabled:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                self.run_dir.mkdir(parents=True, exist_ok=True)
+                self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+            except OSError as exc:
+                raise output_error(exc, self.path) from exc
+            self.lines = _count_lines(self.path)
+        else:
+            self.lines = 0
+
+    def truncate(self, keep_lines: int | None = None, max_step: int | None = None) -> int:
+        """Drop the records a resumed run is about to redo: keep the first ``keep_lines`` lines (the count
+        its checkpoint saw), else those with ``step <= max_step``; return how many lines were dropped."""
+        if not self.enabled or self._file is None:
+            return 0
+        rows = self.path.read_text(encoding="utf-8").splitlines(keepends=True)
+        if keep_lines is not None:
+            kept = rows[: int(keep_lines)]
+        elif max_step is not None:
+            kept = [r for r in rows if not r.strip() or _step_of(r) <= int(max_step)]
+        else:
+            return 0
+        if len(kept) == len(rows):
+            return 0
+        self._file.close()
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        try:
+            tmp.write_text("".join(kept), encoding="utf-8")
+            os.replace(tmp, self.path)
             self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise output_error(exc, self.path) from exc
+        self.lines = len(kept)
+        return len(rows) - len(kept)
 
     def _writer(self):
         if self._tb is None and self._tb_wanted:
@@ -51,6 +85,8 @@ class MetricsLogger:
                 from torch.utils.tensorboard import SummaryWriter
 
                 self._tb = SummaryWriter(log_dir=str(self.run_dir / "tensorboard"))
+            except OSError:
+                raise
             except Exception as exc:  # noqa: BLE001 - tensorboard missing or broken: keep training
                 warnings.warn(f"TensorBoard logging disabled ({exc}); metrics still go to {self.path}", stacklevel=3)
                 self._tb_wanted = False
@@ -63,27 +99,52 @@ class MetricsLogger:
         values = {f"{prefix}{k}": _to_number(v) for k, v in metrics.items()}
         record = {"step": int(step), "epoch": None if epoch is None else int(epoch),
                   "time": round(time.time(), 3), **values}  # wall clock: comparable across resumes
-        self._file.write(json.dumps(record, default=str) + "\n")
-        self._file.flush()
-        writer = self._writer()
-        if writer is not None:
-            for key, value in values.items():
-                if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-                    writer.add_scalar(key, value, int(step))
+        try:
+            self._file.write(json.dumps(record, default=str) + "\n")
+            self._file.flush()
+        except OSError as exc:
+            raise output_error(exc, self.path) from exc
+        self.lines += 1
+        try:
+            writer = self._writer()
+            if writer is not None:
+                for key, value in values.items():
+                    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+                        writer.add_scalar(key, value, int(step))
+        except OSError as exc:
+            raise output_error(exc, self.run_dir / "tensorboard") from exc
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-        if self._tb is not None:
-            self._tb.close()
-            self._tb = None
+        file, tb = self._file, self._tb
+        self._file = self._tb = None
+        try:
+            if file is not None:
+                file.close()
+            if tb is not None:
+                tb.close()
+        except OSError as exc:
+            raise output_error(exc, self.run_dir) from exc
 
     def __enter__(self) -> "MetricsLogger":
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _count_lines(path: Path) -> int:
+    try:
+        with open(path, "rb") as f:
+            return sum(1 for _ in f)
+    except OSError:
+        return 0
+
+
+def _step_of(line: str) -> float:
+    try:
+        return float(json.loads(line).get("step", -1))
+    except (ValueError, AttributeError, TypeError):
+        return -1.0
 
 
 def read_metrics(path: str | os.PathLike) -> list[dict[str, Any]]:
@@ -110,20 +171,92 @@ def setup_logging(run_dir: str | os.PathLike | None, rank: int = 0, level: int =
     logger.propagate = False
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", datefmt="%Y-%m-%d %H:%M:%S")
     console = logging.StreamHandler(sys.stderr)
-    console.setFormatter(logging.Formatter(f"[rank {rank}] %(levelname)s %(message)s") if rank else fmt)
+    # Tracebacks go to log.txt only: the console shows one line per message (the CLI's --debug re-raises).
+    console.setFormatter(_OneLineFormatter(f"[rank {rank}] %(levelname)s %(message)s" if rank else fmt._fmt,
+                                           datefmt="%Y-%m-%d %H:%M:%S"))
     setattr(console, _HANDLER_TAG, True)
     logger.addHandler(console)
     if rank == 0:
         logger.setLevel(level)
         if run_dir is not None:
-            Path(run_dir).mkdir(parents=True, exist_ok=True)
-            file_handler = logging.FileHandler(Path(run_dir) / "log.txt", encoding="utf-8")
+            try:
+                Path(run_dir).mkdir(parents=True, exist_ok=True)
+                file_handler = _RunLogHandler(Path(run_dir) / "log.txt", encoding="utf-8")
+            except OSError as exc:
+                raise output_error(exc, Path(run_dir) / "log.txt") from exc
             file_handler.setFormatter(fmt)
             setattr(file_handler, _HANDLER_TAG, True)
             logger.addHandler(file_handler)
     else:
         logger.setLevel(logging.WARNING)
     return logger
+
+
+class _OneLineFormatter(logging.Formatter):
+    """A record's message without its traceback (the console of a CLI run stays one line per event)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.exc_info or record.exc_text or record.stack_info:
+            record = logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None,
+                                            "stack_info": None})
+        return super().format(record)
+
+
+class _RunLogHandler(logging.FileHandler):
+    """log.txt that, when the disk fills up or turns read-only, warns once on stderr and stops writing
+    (instead of printing logging's '--- Logging error ---' traceback for every later message)."""
+
+    failed = False
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's API
+        exc = sys.exc_info()[1]
+        if not self.failed:
+            self.failed = True
+            why = describe_os_error(exc, self.baseFilename) if isinstance(exc, OSError) else repr(exc)
+            print(f"i2pmae: warning: {why}; the log file is no longer written", file=sys.stderr)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not self.failed:
+            super().emit(record)
+
+
+class ProgressLog:
+    """Progress as log lines when no bar is shown (stdout/stderr not a terminal, ``I2PMAE_PROGRESS=0``):
+    one line every ``every`` steps -- by default ~15 lines per run -- and at least every ``max_gap_s``."""
+
+    def __init__(self, name: str, total_steps: int, done: int = 0, every: int | None = None,
+                 max_gap_s: float = 60.0, logger: logging.Logger | None = None) -> None:
+        self.name = name
+        self.total = max(int(total_steps), 1)
+        self.every = max(int(every), 1) if every else max(math.ceil(self.total / 15), 1)
+        self.max_gap_s = max_gap_s
+        self.log = logger or logging.getLogger(LOGGER_NAME)
+        self.start_step = int(done)
+        self.t0 = self.last_t = time.perf_counter()
+        self.samples = 0
+
+    def update(self, step: int, samples: int, **values: float) -> bool:
+        """Record global ``step`` (``samples`` shapes since the last call); True when a line was logged."""
+        now = time.perf_counter()
+        self.samples += samples
+        due = step % self.every == 0 or step >= self.total or now - self.last_t >= self.max_gap_s
+        if not due:
+            return False
+        self.last_t = now
+        elapsed = max(now - self.t0, 1e-9)
+        done_here = max(step - self.start_step, 1)
+        eta = (self.total - step) * elapsed / done_here
+        parts = [f"{k} {v:.4g}" if k != "lr" else f"lr {v:.2e}" for k, v in values.items()]
+        parts += [f"{self.samples / elapsed:.1f} shapes/s", f"ETA {_duration(eta)}"]
+        self.log.info("%s step %d/%d: %s", self.name, step, self.total, ", ".join(parts))
+        return True
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(max(seconds, 0)))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h{m:02d}m" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
 
 
 class ProgressBar:

@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from i2pmae.engine import checkpoint as ckpt_io
 from i2pmae.engine.distributed import DistInfo, all_reduce_mean, barrier
-from i2pmae.engine.logging import MetricsLogger, progress_bar
+from i2pmae.engine.logging import MetricsLogger, ProgressLog, progress_bar
 from i2pmae.engine.optim import build_optimizer
 from i2pmae.engine.sampler import StepBatchSampler, mix_seed
 from i2pmae.engine.schedule import CosineSchedule
@@ -70,11 +70,35 @@ def move_batch(batch: dict, device: torch.device) -> dict:
     return {k: v.to(device, non_blocking=non_blocking) if torch.is_tensor(v) else v for k, v in batch.items()}
 
 
+class RunInterrupted(BaseException):
+    """Training stopped by SIGTERM / SIGINT: the checkpoint is written (or the abort logged) and the
+    command must exit non-zero (128 + signal: 143 for SIGTERM, 130 for Ctrl-C), so that
+    ``i2pmae pretrain && i2pmae svm`` does not carry on with a half-trained model.
+
+    A BaseException, like KeyboardInterrupt, so that no ``except Exception`` treats it as a failure.
+    """
+
+    def __init__(self, signum: int, run_dir: Path, checkpoint: Path | None, where: str, aborted: bool = False) -> None:
+        self.signum = int(signum)
+        self.run_dir = Path(run_dir)
+        self.checkpoint = checkpoint
+        self.aborted = aborted
+        self.exit_code = 128 + self.signum
+        name = signal.Signals(self.signum).name if self.signum in signal.Signals._value2member_map_ else str(signum)
+        if aborted:
+            saved = f"the last checkpoint is {checkpoint}" if checkpoint else "no checkpoint was written"
+            text = f"aborted by a second {name} at {where}; {saved}"
+        else:
+            text = f"stopped by {name} at {where}; checkpoint written to {checkpoint}"
+        super().__init__(text)
+
+
 class _StopFlag:
-    """Turns SIGTERM/SIGINT into 'checkpoint at the end of this step, then stop'."""
+    """Turns SIGTERM/SIGINT into 'checkpoint at the end of this step, then stop'; a second one aborts at once."""
 
     def __init__(self) -> None:
         self.requested = False
+        self.signum: int | None = None
         self._old: dict[int, Any] = {}
 
     def __enter__(self) -> "_StopFlag":
@@ -87,9 +111,12 @@ class _StopFlag:
 
     def _handle(self, signum, frame) -> None:  # noqa: ANN001
         if self.requested:  # second signal: stop now
+            self.signum = signum
             raise KeyboardInterrupt
-        log.warning("signal %d received: stopping after this step with a checkpoint", signum)
+        log.warning("signal %d received: stopping after this step with a checkpoint (a second one aborts now)",
+                    signum)
         self.requested = True
+        self.signum = signum
 
     def __exit__(self, *exc) -> None:
         for sig, old in self._old.items():
@@ -135,13 +162,27 @@ def train(task: Task, cfg: dict, run_dir: Path, dist: DistInfo, resume: bool = F
         restore_rng_state(saved["rng"])
         log.info("resumed from %s at epoch %d step %d", found, state["epoch"], state["step_in_epoch"])
 
+    saved_step = {"last": state["global_step"] if resume else None}  # global step of the newest last.pth
+
     def save(path: Path, with_training_state: bool = True) -> None:
         if not dist.is_main:
             return
+        state["metrics_lines"] = logger.lines  # a resume drops the metrics lines written after this point
         payload: dict[str, Any] = {"model": model.state_dict(), "loop": dict(state), "config": cfg}
         if with_training_state:
             payload.update(optimizer=optimizer.state_dict(), scaler=scaler.state_dict(), rng=capture_rng_state())
         ckpt_io.save_checkpoint(path, payload)
+        if path == last_path:
+            saved_step["last"] = state["global_step"]
+
+    def where() -> str:
+        return f"epoch {state['epoch']} step {state['step_in_epoch']}/{steps_per_epoch} (global step " \
+               f"{state['global_step']})"
+
+    def checkpoint_note() -> str:
+        if saved_step["last"] is None:
+            return "no checkpoint was written yet"
+        return f"the last checkpoint is {last_path} (global step {saved_step['last']}; resume with --resume {run_dir})"
 
     loader = DataLoader(
         task.train_set,
@@ -151,10 +192,20 @@ def train(task: Task, cfg: dict, run_dir: Path, dist: DistInfo, resume: bool = F
         persistent_workers=False,
     )
     logger = MetricsLogger(run_dir, enabled=dist.is_main)
+    if resume:  # steps after the checkpoint are redone: their lines would otherwise appear twice
+        dropped = logger.truncate(keep_lines=state.get("metrics_lines"), max_step=state["global_step"])
+        if dropped:
+            log.info("metrics.jsonl: dropped %d line(s) logged after the checkpoint (those steps are redone)",
+                     dropped)
+    total_steps = epochs * steps_per_epoch
+    if max_steps is not None:
+        total_steps = min(total_steps, int(max_steps))
+    progress_log: ProgressLog | None = None
     summary: dict[str, Any] = {"stopped_early": False}
     history: list[dict[str, float]] = []
+    stop = _StopFlag()
     try:
-        with _StopFlag() as stop:
+        with stop:
             while state["epoch"] < epochs:
                 epoch = state["epoch"]
                 sampler.set_epoch(epoch, state["step_in_epoch"])
@@ -165,6 +216,8 @@ def train(task: Task, cfg: dict, run_dir: Path, dist: DistInfo, resume: bool = F
                     total=steps_per_epoch, initial=state["step_in_epoch"],
                     desc=f"{task.name} {epoch + 1}/{epochs}", enabled=dist.is_main,
                 )
+                if not bar.active and dist.is_main and progress_log is None:  # no terminal: log lines instead
+                    progress_log = ProgressLog(task.name, total_steps, state["global_step"], tcfg.get("log_every"))
                 micro_batches: list[dict] = []
                 t0, seen = time.perf_counter(), 0
                 for batch in loader:
@@ -178,17 +231,25 @@ def train(task: Task, cfg: dict, run_dir: Path, dist: DistInfo, resume: bool = F
                         task, model, ddp_model, micro_batches, optimizer, scaler, amp_dtype, clip, device, dist,
                         seed, state["global_step"],
                     )
-                    seen += sum(len(next(iter(b.values()))) for b in micro_batches) * dist.world_size
+                    step_samples = sum(len(next(iter(b.values()))) for b in micro_batches) * dist.world_size
+                    seen += step_samples
                     micro_batches = []
                     state["step_in_epoch"] += 1
                     state["global_step"] += 1
                     rate = seen / max(time.perf_counter() - t0, 1e-9)
                     bar.set_postfix(loss=f"{metrics['loss']:.4f}", lr=f"{lr:.2e}", rate=f"{rate:.1f}/s")
                     bar.update(1)
+                    if progress_log is not None:
+                        progress_log.update(state["global_step"], step_samples, loss=metrics["loss"], lr=lr)
                     logger.log({**metrics, "lr": lr, "samples_per_s": rate}, step=state["global_step"], epoch=epoch)
                     stop_now = stop.requested or (max_steps is not None and state["global_step"] >= int(max_steps))
                     if stop_now or (ckpt_every and state["global_step"] % ckpt_every == 0):
                         save(last_path)
+                    if stop.requested:
+                        bar.close()
+                        exc = RunInterrupted(stop.signum or signal.SIGTERM, run_dir, last_path, where())
+                        log.warning("%s %s; resume with --resume %s", task.name, exc, run_dir)
+                        raise exc
                     if stop_now:
                         bar.close()
                         summary["stopped_early"] = True
@@ -211,13 +272,31 @@ def train(task: Task, cfg: dict, run_dir: Path, dist: DistInfo, resume: bool = F
                         save(best_path, with_training_state=False)
                 save(last_path)
                 barrier()
-    except Exception:
-        log.exception(
-            "%s failed at epoch %d step %d; the last checkpoint is %s (resume with --resume %s)",
-            task.name, state["epoch"], state["step_in_epoch"], last_path, run_dir,
-        )
+    except KeyboardInterrupt:  # a second signal (or Ctrl-C without the handler): no checkpoint now
+        exc = RunInterrupted(stop.signum or signal.SIGINT, run_dir, last_path if saved_step["last"] is not None
+                             else None, where(), aborted=True)
+        if saved_step["last"] is not None:
+            log.error("%s %s; resume with --resume %s", task.name, exc, run_dir)
+        else:
+            log.error("%s %s", task.name, exc)
+        _close_quietly(logger)
+        raise exc from None
+    except RunInterrupted:
+        _close_quietly(logger)
+        raise
+    except Exception as exc:
+        log.error("%s failed at %s: %s; %s", task.name, where(), str(exc).splitlines()[0] if str(exc) else
+                  type(exc).__name__, checkpoint_note(), exc_info=True)
+        _close_quietly(logger)
         raise
     return _finish(summary, state, history, logger)
+
+
+def _close_quietly(logger: MetricsLogger) -> None:
+    try:
+        logger.close()
+    except Exception:  # noqa: BLE001 - the error being raised matters more than a failed close
+        pass
 
 
 def _finish(summary: dict, state: dict, history: list, logger: MetricsLogger) -> dict:

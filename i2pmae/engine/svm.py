@@ -1,13 +1,22 @@
-"""Linear-SVM evaluation of frozen features (DATA.md 3).
+"""Linear-SVM evaluation of frozen features (DATA.md 3), plus a parameter-free k-NN probe.
 
 As the authors: ``sklearn.svm.SVC(kernel="linear", C=C)`` with every other
 setting at its default (one-vs-one, no feature scaling); the score is
 ``SVC.score`` (overall accuracy), reported in percent.
+
+Two additions keep the probe honest on encoders unlike the authors' (issue #15):
+``svm.C: cv`` picks C on the training split from a wide grid and warns when the
+pick lies on the grid's edge (the optimum may lie beyond it), ``svm.standardize``
+z-scores features with training statistics (pre-trained max-pooled features can
+vary by <1% of their magnitude between shapes, which pushes the best C to 1e3+),
+and every probe also reports k-NN accuracy, which has no parameter to tune, so a
+probe artefact shows up as disagreement between the two.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+import logging
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -15,6 +24,7 @@ import torch
 from i2pmae.engine.distributed import all_gather_tensors
 
 ArrayLike = Any  # torch.Tensor | np.ndarray | sequences
+log = logging.getLogger("i2pmae")
 
 
 def _as_numpy(x: ArrayLike, name: str, ndim: int) -> np.ndarray:
@@ -27,7 +37,21 @@ def _as_numpy(x: ArrayLike, name: str, ndim: int) -> np.ndarray:
     return arr
 
 
-CV_GRID = (0.01, 0.1, 1.0, 10.0, 100.0)
+CV_GRID = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1e3, 1e4, 1e5)  # svm.grid default: 8 decades
+KNN_K = 10  # k-NN probe: 10 neighbours by cosine similarity of training-mean-centred features, majority vote
+
+
+def parse_svm_grid(value: Any) -> tuple[float, ...]:
+    """``svm.grid``: the candidate Cs for ``svm.C: cv`` (null = :data:`CV_GRID`), sorted ascending."""
+    if value is None:
+        return CV_GRID
+    try:
+        grid = tuple(sorted(float(v) for v in value))
+    except (TypeError, ValueError):
+        raise ValueError(f"svm.grid must be a list of positive numbers, got {value!r}") from None
+    if len(grid) < 2 or not all(c > 0 for c in grid):
+        raise ValueError(f"svm.grid must hold at least 2 positive numbers, got {value!r}")
+    return grid
 
 
 def parse_svm_c(value: Any) -> float | str:
@@ -43,28 +67,67 @@ def parse_svm_c(value: Any) -> float | str:
     return c
 
 
-def choose_c_by_cv(x: np.ndarray, y: np.ndarray, grid: tuple[float, ...] = CV_GRID, folds: int = 3,
-                   seed: int = 0) -> float:
-    """The C of ``grid`` with the best stratified k-fold accuracy on the *training* features only.
-
-    The authors' C values suit CLIP-guided ViT-size encoders; other encoders (small models, random
-    init) have other feature scales, and picking C on the test split would be tuning on it.
-    """
+def cv_scores(x: np.ndarray, y: np.ndarray, grid: Sequence[float] = CV_GRID, folds: int = 3,
+              seed: int = 0) -> list[float]:
+    """Stratified k-fold accuracy of a linear SVC for every C of ``grid``, on the *training* features only."""
     from sklearn.model_selection import StratifiedKFold, cross_val_score
     from sklearn.svm import SVC
 
     smallest = int(np.bincount(np.unique(y, return_inverse=True)[1]).min())
     k = max(2, min(folds, smallest))
     cv = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
-    scores = [cross_val_score(SVC(kernel="linear", C=c), x, y, cv=cv).mean() for c in grid]
-    return float(grid[int(np.argmax(scores))])
+    return [float(cross_val_score(SVC(kernel="linear", C=c), x, y, cv=cv).mean()) for c in grid]
 
 
-def linear_svm_accuracy(train_feats: ArrayLike, train_labels: ArrayLike, test_feats: ArrayLike,
-                        test_labels: ArrayLike, C: float | str) -> float:
-    """Test accuracy (%) of a linear SVC with penalty ``C`` (or ``"cv"``) fitted on the training features."""
-    from sklearn.svm import SVC
+def choose_c_by_cv(x: np.ndarray, y: np.ndarray, grid: Sequence[float] = CV_GRID, folds: int = 3,
+                   seed: int = 0) -> float:
+    """The C of ``grid`` with the best stratified k-fold accuracy on the *training* features only (ties: the
+    smallest C).
 
+    The authors' C values suit CLIP-guided ViT-size encoders; other encoders (small models, random
+    init) have other feature scales, and picking C on the test split would be tuning on it.
+    """
+    return float(grid[int(np.argmax(cv_scores(x, y, grid, folds, seed)))])
+
+
+def _clipped(scores: list[float], best: int) -> bool:
+    """Whether the best C sits on the grid's edge *and* beats its inner neighbour (a flat plateau reaching
+    the edge is not clipping: the accuracy no longer depends on C there)."""
+    if best == 0:
+        return scores[0] > scores[1]
+    if best == len(scores) - 1:
+        return scores[-1] > scores[-2]
+    return False
+
+
+def standardize(x_tr: np.ndarray, x_te: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both sets z-scored with the *training* mean and std (a dimension constant in training keeps std 1)."""
+    x_tr, x_te = x_tr.astype(np.float64), x_te.astype(np.float64)
+    mean, std = x_tr.mean(axis=0), x_tr.std(axis=0)
+    std[std < 1e-12] = 1.0
+    return (x_tr - mean) / std, (x_te - mean) / std
+
+
+def knn_accuracy(train_feats: ArrayLike, train_labels: ArrayLike, test_feats: ArrayLike, test_labels: ArrayLike,
+                 k: int = KNN_K) -> float:
+    """Test accuracy (%) of k-NN: cosine similarity of features centred on the training mean, majority vote of
+    the ``k`` most similar training items (ties go to the class with the larger summed similarity)."""
+    x_tr, y_tr, x_te, y_te = _checked(train_feats, train_labels, test_feats, test_labels)
+    mean = x_tr.mean(axis=0, dtype=np.float64)
+    a, b = x_tr.astype(np.float64) - mean, x_te.astype(np.float64) - mean
+    a /= np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
+    b /= np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
+    sim = b @ a.T
+    k = min(int(k), len(a))
+    idx = np.argpartition(-sim, k - 1, axis=1)[:, :k]
+    classes, y_idx = np.unique(y_tr, return_inverse=True)
+    votes = np.zeros((len(b), len(classes)))
+    rows = np.repeat(np.arange(len(b)), k)
+    np.add.at(votes, (rows, y_idx[idx].ravel()), 1.0 + 1e-3 / k * np.take_along_axis(sim, idx, 1).ravel())
+    return float((classes[votes.argmax(1)] == y_te).mean() * 100.0)
+
+
+def _checked(train_feats: ArrayLike, train_labels: ArrayLike, test_feats: ArrayLike, test_labels: ArrayLike):
     x_tr = _as_numpy(train_feats, "train_feats", 2)
     y_tr = _as_numpy(train_labels, "train_labels", 1)
     x_te = _as_numpy(test_feats, "test_feats", 2)
@@ -80,12 +143,43 @@ def linear_svm_accuracy(train_feats: ArrayLike, train_labels: ArrayLike, test_fe
             f"the SVM needs at least 2 training classes and 1 test item, got {len(np.unique(y_tr))} classes "
             f"and {len(x_te)} test items"
         )
+    return x_tr, y_tr, x_te, y_te
+
+
+def linear_svm_probe(train_feats: ArrayLike, train_labels: ArrayLike, test_feats: ArrayLike, test_labels: ArrayLike,
+                     C: float | str, grid: Sequence[float] | None = None, standardize_features: bool = False,
+                     knn_k: int = KNN_K, name: str = "encoder") -> dict[str, Any]:
+    """Both probes on one feature set: ``svm_acc`` (%), the ``C`` used (chosen by CV on the training split
+    when ``C="cv"``; a warning naming ``name`` if it lies on the grid's edge), ``C_at_edge`` and ``knn_acc``."""
+    from sklearn.svm import SVC
+
+    x_tr, y_tr, x_te, y_te = _checked(train_feats, train_labels, test_feats, test_labels)
+    knn = knn_accuracy(x_tr, y_tr, x_te, y_te, knn_k)
+    if standardize_features:
+        x_tr, x_te = standardize(x_tr, x_te)
     C = parse_svm_c(C)
-    if C == "cv":
-        C = choose_c_by_cv(x_tr, y_tr)
+    grid = parse_svm_grid(grid)
+    at_edge, by_cv = False, C == "cv"
+    if by_cv:
+        scores = cv_scores(x_tr, y_tr, grid)
+        best = int(np.argmax(scores))
+        C, at_edge = float(grid[best]), _clipped(scores, best)
+        if at_edge:
+            log.warning("%s: the cross-validated SVM C=%g is at the edge of svm.grid [%g .. %g]; the best C may lie "
+                        "outside it: widen svm.grid or set svm.standardize: true", name, C, grid[0], grid[-1])
     clf = SVC(kernel="linear", C=float(C))
     clf.fit(x_tr, y_tr)
-    return float(clf.score(x_te, y_te) * 100.0)
+    return {"svm_acc": float(clf.score(x_te, y_te) * 100.0), "C": float(C), "C_at_edge": bool(at_edge),
+            "knn_acc": knn, "knn_k": int(knn_k), "standardize": bool(standardize_features),
+            "grid": list(grid) if by_cv else None}
+
+
+def linear_svm_accuracy(train_feats: ArrayLike, train_labels: ArrayLike, test_feats: ArrayLike,
+                        test_labels: ArrayLike, C: float | str, grid: Sequence[float] | None = None,
+                        standardize_features: bool = False) -> float:
+    """Test accuracy (%) of a linear SVC with penalty ``C`` (or ``"cv"``) fitted on the training features."""
+    return linear_svm_probe(train_feats, train_labels, test_feats, test_labels, C, grid,
+                            standardize_features)["svm_acc"]
 
 
 def _split_batch(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:

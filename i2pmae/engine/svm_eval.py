@@ -10,7 +10,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from i2pmae.engine.distributed import DistInfo
-from i2pmae.engine.svm import extract_features, linear_svm_accuracy, parse_svm_c
+from i2pmae.engine.svm import KNN_K, extract_features, linear_svm_probe, parse_svm_c
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -48,10 +48,52 @@ def encode_dataset(model: nn.Module, dataset: Dataset, dist: DistInfo, opts: dic
 
 def svm_accuracy(model: nn.Module, train_set: Dataset, test_set: Dataset, c: float | str, dist: DistInfo,
                  opts: dict[str, Any] | None = None) -> float:
-    """Overall accuracy (%) of sklearn's linear SVC on the encoder's features."""
-    tr_x, tr_y = encode_dataset(model, train_set, dist, opts)
-    te_x, te_y = encode_dataset(model, test_set, dist, opts)
-    return linear_svm_accuracy(tr_x, tr_y, te_x, te_y, c)
+    """Overall accuracy (%) of sklearn's linear SVC on the encoder's features (``opts``: the ``svm`` section,
+    whose ``grid`` and ``standardize`` apply)."""
+    return probe_encoder(model, train_set, test_set, dict(opts or {}, C=c), dist)["svm_acc"]
+
+
+def parse_flag(value: Any, key: str) -> bool:
+    """A true/false config option (null = false, the authors' protocol)."""
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    raise ValueError(f"{key} must be true or false, got {value!r}")
+
+
+def parse_standardize(value: Any) -> bool:
+    """``svm.standardize``: true/false (null = false, the authors' protocol)."""
+    return parse_flag(value, "svm.standardize")
+
+
+@contextmanager
+def batchnorm_restored(model: nn.Module) -> Iterator[None]:
+    """Every BatchNorm's running statistics come back afterwards (a probe must not change the model)."""
+    bns = [mod for mod in unwrap(model).modules() if isinstance(mod, nn.modules.batchnorm._BatchNorm)]
+    saved = [{k: v.clone() for k, v in bn.named_buffers()} for bn in bns]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for bn, buffers in zip(bns, saved):
+                for k, v in buffers.items():
+                    getattr(bn, k).copy_(v)
+
+
+def probe_encoder(model: nn.Module, train_set: Dataset, test_set: Dataset, opts: dict[str, Any] | None,
+                  dist: DistInfo, name: str = "encoder") -> dict[str, Any]:
+    """Linear-SVM and k-NN accuracy (%) of the encoder's features, and the SVM's C (see
+    :func:`i2pmae.engine.svm.linear_svm_probe`); ``opts`` is the config's ``svm`` section."""
+    opts = opts or {}
+    if parse_flag(opts.get("recalibrate_bn"), "svm.recalibrate_bn"):
+        with batchnorm_restored(model):
+            recalibrate_batchnorm(model, train_set, dist, opts)
+            tr_x, tr_y = encode_dataset(model, train_set, dist, opts)
+            te_x, te_y = encode_dataset(model, test_set, dist, opts)
+    else:
+        tr_x, tr_y = encode_dataset(model, train_set, dist, opts)
+        te_x, te_y = encode_dataset(model, test_set, dist, opts)
+    return linear_svm_probe(tr_x, tr_y, te_x, te_y, parse_svm_c(opts.get("C", 0.01)), opts.get("grid"),
+                            parse_standardize(opts.get("standardize")), KNN_K, name)
 
 
 def build_encoder(model_cfg: dict, checkpoint: str | None) -> nn.Module:
@@ -69,6 +111,9 @@ def build_encoder(model_cfg: dict, checkpoint: str | None) -> nn.Module:
     if checkpoint is None:
         return model  # a randomly initialised encoder (the 'no pre-training' baseline)
     state = load_weights(checkpoint)
+    from i2pmae.models.point_m2ae import adapt_encoder_state  # Point-M2AE's checkpoints: their SVM pooling
+
+    state = adapt_encoder_state(model, state, model_cfg, checkpoint)
     own = model.state_dict()
     missing = [k for k in own if k.startswith("h_encoder.") and k not in state]
     if missing:
@@ -87,10 +132,44 @@ def build_encoder(model_cfg: dict, checkpoint: str | None) -> nn.Module:
 def run_svm(cfg: dict, checkpoint: str | None, dist: DistInfo) -> dict[str, float]:
     """Linear-SVM accuracy of a pre-trained checkpoint on ``cfg['data']['svm']``."""
     from i2pmae.data import build_dataset
+    from i2pmae.data.paths import check_data_paths
+
+    check_data_paths(cfg, optional=(), keys=("svm",))  # the SVM data are there, before any work
 
     model = build_encoder(cfg["model"], checkpoint).to(dist.device)
     svm_cfg = cfg["data"]["svm"]
     train_set, test_set = build_dataset(svm_cfg, "train"), build_dataset(svm_cfg, "test")
-    c = parse_svm_c(cfg.get("svm", {}).get("C", 0.01))
-    acc = svm_accuracy(model, train_set, test_set, c, dist, cfg.get("svm", {}))
-    return {"svm_acc": acc, "C": c, "train_items": len(train_set), "test_items": len(test_set)}
+    opts = dict(cfg.get("svm") or {})
+    requested = parse_svm_c(opts.get("C", 0.01))
+    result = probe_encoder(model, train_set, test_set, opts, dist, name=checkpoint or "random init")
+    return {**result, "C_setting": requested, "train_items": len(train_set), "test_items": len(test_set)}
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, dataset: Dataset, dist: DistInfo,
+                          opts: dict[str, Any] | None = None) -> int:
+    """Re-estimate every BatchNorm's running statistics from all-token feature extraction over ``dataset``
+    (cumulative average, other layers in eval mode); returns how many BatchNorm layers were reset.
+
+    Pre-training gathers them on the visible ~20% of tokens of augmented clouds, while the probes embed every
+    token of clean clouds: a diagnostic for how much of a probe score the mismatch costs (issue #15).
+    """
+    opts = opts or {}
+    m = unwrap(model)
+    bns = [mod for mod in m.modules() if isinstance(mod, nn.modules.batchnorm._BatchNorm)]
+    was_training = m.training
+    m.eval()
+    saved = [(bn.momentum, bn.training) for bn in bns]
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None
+        bn.train()
+    try:
+        for batch in shard_loader(dataset, dist, int(opts.get("batch_size", 64)), int(opts.get("num_workers", 0))):
+            m.extract_features(batch["points"].to(dist.device))
+    finally:
+        for bn, (momentum, training) in zip(bns, saved):
+            bn.momentum = momentum
+            bn.train(training)
+        m.train(was_training)
+    return len(bns)

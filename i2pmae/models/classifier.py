@@ -18,7 +18,11 @@ from torch import Tensor, nn
 from .checkpoint import load_matching
 from .encoder import HierarchicalEncoder
 from .i2pmae import POOLINGS, pool_tokens
+from .point_m2ae import m2ae_concat_pool
 from .tokenizer import multi_scale_tokens
+
+# + Point-M2AE's ScanObjectNN head: [mean of all tokens, max of tokens 1..] (models/point_m2ae.py)
+CLASSIFIER_POOLINGS = POOLINGS + ("m2ae_concat",)
 
 
 def smoothed_cross_entropy(logits: Tensor, labels: Tensor, smoothing: float) -> Tensor:
@@ -53,8 +57,8 @@ class I2PMAEClassifier(nn.Module):
         head_dropout: float = 0.5,
     ) -> None:
         super().__init__()
-        if pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {POOLINGS}; received {pooling!r}")
+        if pooling not in CLASSIFIER_POOLINGS:
+            raise ValueError(f"pooling must be one of {CLASSIFIER_POOLINGS}; received {pooling!r}")
         if num_classes < 2:
             raise ValueError(f"num_classes must be at least 2; received {num_classes}")
         if not 0.0 <= label_smoothing < 1.0:
@@ -69,7 +73,7 @@ class I2PMAEClassifier(nn.Module):
         self.label_smoothing = float(label_smoothing)
         self.h_encoder = HierarchicalEncoder(encoder_dims, encoder_depths, num_heads, drop_path_rate,
                                              local_radius, with_norms=False, embed_widths=embed_widths)
-        feat = encoder_dims[-1] * (2 if pooling == "concat" else 1)
+        feat = encoder_dims[-1] * (2 if pooling in ("concat", "m2ae_concat") else 1)
         self.norm = nn.LayerNorm(encoder_dims[-1])
         self.cls_head_finetune = nn.Sequential(
             nn.Linear(feat, head_dim), nn.BatchNorm1d(head_dim), nn.ReLU(inplace=True), nn.Dropout(head_dropout),
@@ -80,7 +84,8 @@ class I2PMAEClassifier(nn.Module):
     def forward_features(self, points: Tensor) -> Tensor:
         """Pooled, normalised top-scale tokens (B, C) (2C for concat pooling)."""
         scales = multi_scale_tokens(points, self.num_groups, self.group_sizes)
-        return pool_tokens(self.norm(self.h_encoder(scales)[-1]), self.pooling)
+        tokens = self.norm(self.h_encoder(scales)[-1])
+        return m2ae_concat_pool(tokens) if self.pooling == "m2ae_concat" else pool_tokens(tokens, self.pooling)
 
     def forward(self, points: Tensor) -> Tensor:
         """Logits (B, num_classes) of clouds ``points`` (B, N, 3)."""

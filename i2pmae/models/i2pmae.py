@@ -2,7 +2,8 @@
 
 forward(points):
  1. tokenize: FPS + kNN at every scale (512/256/64 tokens);
- 2. project the cloud to V depth maps and run the frozen 2D teacher on all of them as one batch;
+ 2. project the cloud to V depth maps and run the frozen 2D teacher on all of them as one batch
+    (or take its outputs for the canonical cloud from a teacher cache, ``teacher_maps``);
  3. mask: back-project the teacher's attention to the top-scale centres (the "attention cloud"),
     keep 13 of 64 tokens drawn from softmax(cloud / temperature) (or uniformly, ``masking="random"``),
     and propagate visibility to the lower scales;
@@ -35,7 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from i2pmae.ops import chamfer_distance
-from i2pmae.projection import back_project, project_views
+from i2pmae.projection import back_project, back_project_pixels, project_views
 
 from .checkpoint import load_matching
 from .encoder import HierarchicalEncoder, Packed
@@ -70,6 +71,23 @@ def pool_tokens(x: Tensor, how: str) -> Tensor:
     if how == "concat":
         return torch.cat([x.mean(dim=1), x.amax(dim=1)], dim=-1)
     raise ValueError(f"pooling must be one of {POOLINGS}; received {how!r}")
+
+
+def _cloud_indices(scales: Sequence[Scale]) -> list[Tensor]:
+    """For every scale, the indices (B, G) of its centres among the input points (FPS indices composed)."""
+    out: list[Tensor] = []
+    for s in scales:
+        if s.sample_idx is None:
+            raise ValueError("tokens without sample_idx cannot be traced back to their input points")
+        out.append(s.sample_idx if not out else torch.gather(out[-1], 1, s.sample_idx))
+    return out
+
+
+def _gather_pixels(pixels: Tensor, idx: Tensor) -> Tensor:
+    """Pixels (B, V, M, 2) of the input points ``idx`` (B, M) from every point's pixels (B, V, N, 2)."""
+    B, V = pixels.shape[:2]
+    index = idx[:, None, :, None].expand(B, V, idx.shape[1], 2)
+    return torch.gather(pixels, 2, index)
 
 
 def _weights(loss_weights: Mapping[str, float] | Sequence[float] | None) -> tuple[float, float]:
@@ -310,23 +328,40 @@ class I2PMAE(nn.Module):
 
     # ------------------------------------------------------------------ forward
     def forward(self, points: Tensor, return_details: bool = False,
-                generator: torch.Generator | None = None) -> dict[str, Any]:
+                generator: torch.Generator | None = None,
+                teacher_maps: Mapping[str, Tensor] | None = None) -> dict[str, Any]:
         """Losses ``loss``, ``loss_3d``, ``loss_2d`` of one pre-training step on ``points`` (B, N, 3); with
-        ``return_details`` also everything needed to draw the step (all detached)."""
+        ``return_details`` also everything needed to draw the step (all detached).
+
+        ``teacher_maps`` (pre-training from a teacher cache) replaces step 2: ``feats`` (B, V, C, h, w) and
+        ``attn`` (B, V, h, w) of each cloud's canonical projection and ``pixels`` (B, V, N, 2), every input
+        point's pixel in it; 2D values are then read at a point's own cached pixel (attached by identity),
+        so augmenting ``points`` cannot misalign them."""
         # 1. Multi-scale tokens.
         scales = self.tokenize(points)
         top, rec = scales[-1], scales[self.rec_scale]
         B = points.shape[0]
 
-        # 2. Depth maps of every view through the frozen 2D teacher (one batch).
+        # 2. Depth maps of every view through the frozen 2D teacher (one batch), or the cached maps.
         feats_2d = attention_cloud = images = mapping = None
-        if self.needs_teacher:
+        at_points = None  # (maps, points (B, M, 3), cloud indices (B, M)) -> (B, V, M, C)
+        if self.needs_teacher and teacher_maps is not None:
+            feats_2d, attn_2d, pixels = self._cached_maps(teacher_maps, points)
+            cloud_idx = _cloud_indices(scales)
+
+            def at_points(maps: Tensor, where: Tensor, idx_of: Tensor) -> Tensor:
+                return back_project_pixels(maps, _gather_pixels(pixels, idx_of), self.image_size)
+        elif self.needs_teacher:
             images, mapping = project_views(points.detach().float(), self.views, self.image_size)
             feats_2d, attn_2d = self.run_teacher(images)  # (B, V, C, h, w), (B, V, h, w)
+            cloud_idx = [None] * len(scales)
+
+            def at_points(maps: Tensor, where: Tensor, idx_of: Tensor | None) -> Tensor:
+                return back_project(maps, where.detach().float(), mapping)
 
         # 3. Top-scale mask (2D-guided or random), propagated to the lower scales.
         if self.masking == "2d_guided":
-            cloud = back_project(attn_2d.unsqueeze(2), top.centres.detach().float(), mapping)[..., 0]  # (B, V, G)
+            cloud = at_points(attn_2d.unsqueeze(2), top.centres, cloud_idx[-1])[..., 0]  # (B, V, G)
             attention_cloud = reduce_views(cloud, self.attention_reduction, dim=1)  # (B, G)
             visible_top = guided_visible(attention_cloud, self.mask_ratio, self.mask_temperature, generator)
         else:
@@ -338,7 +373,7 @@ class I2PMAE(nn.Module):
         # 5. Hierarchical decoder.
         x = torch.where(visible[-1].unsqueeze(-1), encoded[-1], self.mask_token.to(encoded[-1].dtype))
         if self.fusion != "none":
-            f = self._views_combined(back_project(feats_2d, top.centres.detach().float(), mapping))  # (B, G, D)
+            f = self._views_combined(at_points(feats_2d, top.centres, cloud_idx[-1]))  # (B, G, D)
             f = f.to(x.dtype)
             x = x + self.fusion_proj(f) if self.fusion == "add" else self.fusion_proj(torch.cat([x, f], dim=-1))
         for i, stage in enumerate(self.h_decoder):
@@ -363,7 +398,13 @@ class I2PMAE(nn.Module):
             pred_2d = self.rec_head_2d(x[vis].unsqueeze(-1)).reshape(-1, k, self.rec_head_2d.out_channels // k)
             packed = Packed.from_visible(vis)
             where = packed.gather(rec.absolute).reshape(B, -1, 3)  # (B, L * k, 3)
-            target = self._views_combined(back_project(feats_2d, where.detach().float(), mapping))
+            where_idx = None
+            if teacher_maps is not None:  # cloud indices of the same neighbours
+                below = cloud_idx[self.rec_scale - 1] if self.rec_scale > 0 else None
+                nbr = rec.idx if below is None else torch.gather(
+                    below, 1, rec.idx.reshape(B, -1)).reshape(rec.idx.shape)
+                where_idx = packed.gather(nbr).reshape(B, -1)
+            target = self._views_combined(at_points(feats_2d, where, where_idx))
             target = target.reshape(B, packed.order.shape[1], k, -1)[packed.valid]  # (L_vis, k, D)
             loss_2d = F.mse_loss(pred_2d.float(), target)
         else:
@@ -376,7 +417,27 @@ class I2PMAE(nn.Module):
         }
         if return_details:
             out.update(self._details(points, scales, visible, attention_cloud, pred_3d, images))
+            out["target_2d"] = target.detach() if self.reconstruct_2d else None
         return out
+
+    def _cached_maps(self, teacher_maps: Mapping[str, Tensor], points: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Checked, float32 (features, attention) and long pixels of a batch of cached teacher outputs."""
+        missing = [k for k in ("feats", "attn", "pixels") if k not in teacher_maps]
+        if missing:
+            raise ValueError(f"teacher_maps needs 'feats', 'attn' and 'pixels'; missing {missing}")
+        feats, attn, pixels = teacher_maps["feats"], teacher_maps["attn"], teacher_maps["pixels"]
+        B, N = points.shape[:2]
+        V = len(self.views)
+        if feats.dim() != 5 or tuple(feats.shape[:3]) != (B, V, self.feature_dim_2d):
+            raise ValueError(f"cached features must be (B, V, C, h, w) = ({B}, {V}, {self.feature_dim_2d}, h, w); "
+                             f"received {tuple(feats.shape)}")
+        if attn.dim() != 4 or tuple(attn.shape) != (B, V, *feats.shape[3:]):
+            raise ValueError(f"cached attention must be ({B}, {V}, {feats.shape[3]}, {feats.shape[4]}); "
+                             f"received {tuple(attn.shape)}")
+        if tuple(pixels.shape) != (B, V, N, 2):
+            raise ValueError(f"cached pixels must be (B, V, N, 2) = ({B}, {V}, {N}, 2) for points "
+                             f"{tuple(points.shape)}; received {tuple(pixels.shape)}")
+        return feats.float(), attn.float(), pixels.long()
 
     def _views_combined(self, per_view: Tensor) -> Tensor:
         """(B, V, M, C) back-projected features -> (B, M, V*C) concatenated by view, or (B, M, C) averaged."""

@@ -22,6 +22,7 @@ class Scale:
     idx: Tensor  # (B, G, k) indices into the scale below (input points for scale 1)
     relative: Tensor  # (B, G, k, 3) neighbours minus their centre
     absolute: Tensor  # (B, G, k, 3) neighbours in the cloud's coordinates
+    sample_idx: Tensor | None = None  # (B, G) FPS indices of the centres into the scale below
 
     @property
     def num_tokens(self) -> int:
@@ -48,8 +49,9 @@ def multi_scale_tokens(points: Tensor, num_groups: Sequence[int], group_sizes: S
     scales: list[Scale] = []
     source = points
     for g, k in zip(num_groups, group_sizes):
-        centres = index_points(source, farthest_point_sample(source, g))
+        sample_idx = farthest_point_sample(source, g)
+        centres = index_points(source, sample_idx)
         grouped = group(source, centres, k)
-        scales.append(Scale(centres, grouped.idx, grouped.relative, grouped.absolute))
+        scales.append(Scale(centres, grouped.idx, grouped.relative, grouped.absolute, sample_idx))
         source = centres
     return scales

@@ -64,9 +64,26 @@ def back_project(maps: Tensor, points: Tensor, mapping: ViewMapping) -> Tensor:
                          f"{mapping.views}; pass one map per projected view, in the same order")
     if min(C, h, w) < 1:
         raise ValueError(f"maps must have C, h, w >= 1; received shape {tuple(maps.shape)}")
-    S = mapping.image_size
+    return back_project_pixels(maps, mapping.pixels(points), mapping.image_size)
+
+
+def back_project_pixels(maps: Tensor, pixels: Tensor, image_size: int) -> Tensor:
+    """Values (B, V, M, C) of maps (B, V, C, h, w) at given splat-centre pixels (B, V, M, 2) of an
+    ``image_size`` projection: the arithmetic of :func:`back_project` once the pixels are known.
+
+    Why separate: pre-training from a teacher cache attaches each point to its pixel in the cached
+    canonical projection (by identity), not to a pixel recomputed from augmented coordinates.
+    """
+    if not isinstance(maps, Tensor) or maps.dim() != 5 or not maps.is_floating_point():
+        got = describe(maps) if isinstance(maps, Tensor) else type(maps).__name__
+        raise ValueError(f"maps must be a floating tensor (B, V, C, h, w); received {got}")
+    B, V, C, h, w = maps.shape
+    if pixels.dim() != 4 or tuple(pixels.shape[:2]) != (B, V) or pixels.shape[-1] != 2:
+        raise ValueError(f"pixels must be (B, V, M, 2) = ({B}, {V}, M, 2) for maps {tuple(maps.shape)}; "
+                         f"received {tuple(pixels.shape)}")
+    S = int(image_size)
     work = torch.promote_types(maps.dtype, torch.float32)
-    pix = mapping.pixels(points)  # (B, V, M, 2)
+    pix = pixels.long()
     M = pix.shape[2]
     table = maps.to(work).reshape(B * V, C, h * w).transpose(1, 2)  # (BV, hw, C)
     step = max(1, BACKPROJECT_CHUNK_ELEMENTS // (B * V * h * w))

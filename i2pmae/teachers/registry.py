@@ -8,6 +8,7 @@
 | vit-b16-in1k | vit_base_patch16_224.augreg_in1k | ViT |
 | swin-b | swin_base_patch4_window7_224.ms_in1k | Swin, saliency |
 | resnet50 / resnet101 | resnet50.tv_in1k / resnet101.tv_in1k | CNN, saliency |
+| simmim-vit-b16 | beit_base_patch16_224, SimMIM's layout | BEiT ViT (teachers/simmim.py) |
 | tiny-vit | bundled i2pmae asset | ViT, projection |
 
 The CLIP ViT uses timm's QuickGELU variant: OpenAI's CLIP was trained with QuickGELU, and the
@@ -27,6 +28,13 @@ from torch import nn
 
 from i2pmae.teachers.base import Teacher, resolve_dtype
 from i2pmae.teachers.cnn import ClipResNetTeacher, ResNetTeacher
+from i2pmae.teachers.simmim import (
+    SIMMIM_ARCH,
+    SIMMIM_TIMM_NAME,
+    SimMIMTeacher,
+    load_simmim_state_dict,
+    simmim_default_state_dict,
+)
 from i2pmae.teachers.swin import SwinTeacher
 from i2pmae.teachers.tiny import build_tiny_vit_teacher
 from i2pmae.teachers.vit import ViTTeacher
@@ -55,6 +63,8 @@ class TeacherSpec:
     create_kwargs: dict = field(default_factory=dict)
     drop_prefixes: tuple[str, ...] = ()
     openai_archive: str | None = None
+    read_file: Callable[[Path], dict[str, torch.Tensor]] | None = None  # instead of load_state_dict_file
+    default_weights: Callable[[], tuple[dict[str, torch.Tensor], str]] | None = None  # instead of the hub
 
 
 def _vit(project: bool) -> Callable[..., Teacher]:
@@ -95,6 +105,10 @@ _SPECS = [
     TeacherSpec("resnet101", "resnet101.tv_in1k", _cnn,
                 "supervised ImageNet-1K ResNet-101: 2048 x 7 x 7 last stage, saliency attention",
                 create_kwargs={"num_classes": 0}, drop_prefixes=("fc.",)),
+    TeacherSpec("simmim-vit-b16", SIMMIM_TIMM_NAME, lambda model, name, dtype: SimMIMTeacher(model, name, dtype),
+                "SimMIM ViT-B/16 (BEiT-style, shared relative position bias): 768 x 14 x 14 patch tokens, "
+                "CLS attention",
+                create_kwargs=SIMMIM_ARCH, read_file=load_simmim_state_dict, default_weights=simmim_default_state_dict),
     TeacherSpec("tiny-vit", None, None,  # built by i2pmae.teachers.tiny
                 "small ViT trained by i2pmae on procedural-shape depth maps (bundled): 128 x 14 x 14, CLS attention"),
 ]
@@ -146,6 +160,8 @@ def _cast_like(model: nn.Module, state_dict: dict[str, torch.Tensor]) -> dict[st
 
 
 def _default_state_dict(spec: TeacherSpec, model: nn.Module) -> tuple[dict[str, torch.Tensor], str]:
+    if spec.default_weights is not None:
+        return spec.default_weights()
     looked = []
     if spec.openai_archive:
         archive = openai_clip_cache_dir() / spec.openai_archive
@@ -193,7 +209,7 @@ def build_teacher(name: str = "clip-vit-b16", weights: str | os.PathLike | None 
             path = Path(weights).expanduser()
             if not path.is_file():
                 raise FileNotFoundError(f"weights file for 2D teacher {name!r} not found: {path}")
-            state_dict, source = load_state_dict_file(path), str(path)
+            state_dict, source = (spec.read_file or load_state_dict_file)(path), str(path)
         load_teacher_state_dict(model, state_dict, source, spec.drop_prefixes)
     teacher = spec.wrap(model, spec.name, compute_dtype)
     return teacher.to(device)

@@ -6,9 +6,13 @@ Attention: in the last block, the CLS query's attention over all keys, softmax o
 averaged over heads, then the patch columns: rows are non-negative and sum to at most 1 (exactly 1
 with the CLS column), as in SPEC section 3.
 
-The attention is computed without touching timm's code: blocks[:-1] run normally, the last block's
-``norm1`` and ``qkv`` are re-applied to its input to get the CLS row of its attention (a 1/N extra cost
-of one qkv projection), and the last block then runs normally for the features.
+The attention is computed without touching timm's code: every block runs normally with fused attention
+(``F.scaled_dot_product_attention``, switched on in every block whatever ``TIMM_FUSED_ATTN`` says), and a
+forward hook on the last block's ``qkv`` projection keeps its output, from which the CLS query's row of
+the attention is computed (B x heads x 1 x N logits: negligible).  This is the lean path: no block is
+run twice and no N x N attention matrix is materialised.  The earlier two-pass form (re-applying the
+last block's ``norm1`` and ``qkv``, :func:`cls_attention`) gives bit-identical outputs (tested) and is
+used for blocks without a fused ``qkv`` Linear.
 """
 
 from __future__ import annotations
@@ -18,7 +22,48 @@ from torch import nn
 
 from i2pmae.teachers.base import Teacher
 
-__all__ = ["ViTTeacher", "cls_attention"]
+__all__ = ["ViTTeacher", "block_with_cls_attention", "cls_attention", "use_fused_attention"]
+
+
+def _cls_row(attn: nn.Module, qkv_out: torch.Tensor, num_prefix_tokens: int) -> torch.Tensor:
+    """CLS-query attention (B, N - prefix) from the output (B, N, 3 * heads * head_dim) of ``attn.qkv``."""
+    b, n, _ = qkv_out.shape
+    qkv = qkv_out.reshape(b, n, 3, attn.num_heads, attn.head_dim).permute(2, 0, 3, 1, 4)
+    q, k = qkv[0], qkv[1]  # (B, H, N, Dh)
+    q, k = attn.q_norm(q), attn.k_norm(k)
+    q_cls = q[:, :, :1].float() * attn.scale
+    logits = q_cls @ k.float().transpose(-2, -1)  # (B, H, 1, N)
+    probs = logits.softmax(dim=-1).mean(dim=1)[:, 0]  # (B, N)
+    return probs[:, num_prefix_tokens:]
+
+
+def block_with_cls_attention(block: nn.Module, x: torch.Tensor,
+                             num_prefix_tokens: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """(block(x), CLS attention of ``block``) in one pass of the block: its ``qkv`` output is caught by a
+    forward hook.  Equal to ``(block(x), cls_attention(block, x))`` without the second qkv projection."""
+    qkv = getattr(block.attn, "qkv", None)
+    if not isinstance(qkv, nn.Linear) or getattr(block.attn, "gate", None) is not None:
+        return block(x), cls_attention(block, x, num_prefix_tokens)
+    caught: list[torch.Tensor] = []
+    handle = qkv.register_forward_hook(lambda _m, _i, out: caught.append(out))
+    try:
+        out = block(x)
+    finally:
+        handle.remove()
+    if len(caught) != 1:  # pragma: no cover - a block calling qkv twice is not a timm ViT block
+        return out, cls_attention(block, x, num_prefix_tokens)
+    return out, _cls_row(block.attn, caught[0], num_prefix_tokens)
+
+
+def use_fused_attention(model: nn.Module, enabled: bool = True) -> int:
+    """Switch timm's fused attention (``F.scaled_dot_product_attention``) on in every attention module
+    that has the switch; returns how many were set."""
+    count = 0
+    for mod in model.modules():
+        if hasattr(mod, "fused_attn"):
+            mod.fused_attn = bool(enabled)
+            count += 1
+    return count
 
 
 def cls_attention(block: nn.Module, x: torch.Tensor, num_prefix_tokens: int = 1) -> torch.Tensor:
@@ -31,15 +76,7 @@ def cls_attention(block: nn.Module, x: torch.Tensor, num_prefix_tokens: int = 1)
     attn = block.attn
     if getattr(attn, "qkv", None) is None:
         raise ValueError(f"cls_attention needs a fused qkv projection; {type(attn).__name__} has none")
-    b, n, _ = x.shape
-    y = block.norm1(x)
-    qkv = attn.qkv(y).reshape(b, n, 3, attn.num_heads, attn.head_dim).permute(2, 0, 3, 1, 4)
-    q, k = qkv[0], qkv[1]  # (B, H, N, Dh)
-    q, k = attn.q_norm(q), attn.k_norm(k)
-    q_cls = q[:, :, :1].float() * attn.scale
-    logits = q_cls @ k.float().transpose(-2, -1)  # (B, H, 1, N)
-    probs = logits.softmax(dim=-1).mean(dim=1)[:, 0]  # (B, N)
-    return probs[:, num_prefix_tokens:]
+    return _cls_row(attn, attn.qkv(block.norm1(x)), num_prefix_tokens)
 
 
 class ViTTeacher(Teacher):
@@ -70,6 +107,7 @@ class ViTTeacher(Teacher):
             raise ValueError(f"teacher {name!r}: only square inputs are supported; received {img}")
         self.model = model
         self.project = project
+        use_fused_attention(model)
         self.freeze()
 
     def _forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -80,10 +118,9 @@ class ViTTeacher(Teacher):
         x = m.norm_pre(x)
         for blk in m.blocks[:-1]:
             x = blk(x)
-        last = m.blocks[-1]
+        x, attn = block_with_cls_attention(m.blocks[-1], x, m.num_prefix_tokens)
+        x = m.norm(x)
         npt = m.num_prefix_tokens
-        attn = cls_attention(last, x, npt)
-        x = m.norm(last(x))
         tokens = x[:, npt:]
         if self.project:
             tokens = m.head(tokens)

@@ -111,9 +111,9 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - report which file and why, whatever torch raised
-        raise ValueError(f"{path}: cannot be read as a weights-only state dict ({type(e).__name__}: {e}). "
-                         "Use .safetensors, a plain tensor state dict, or OpenAI's TorchScript CLIP archive."
-                         ) from e
+        from i2pmae.io_errors import describe_load_error  # one line; never suggests weights_only=False
+        raise ValueError(f"{describe_load_error(path, e)}. Use .safetensors, a plain tensor state dict, or "
+                         "OpenAI's TorchScript CLIP archive.") from e
     return _unwrap(obj, path)
 
 

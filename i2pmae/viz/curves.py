@@ -178,7 +178,7 @@ def plot_runs(run_dirs: Sequence[str | os.PathLike], out_png: str | os.PathLike,
         smoothed = False
         for i, (records, name) in enumerate(zip(runs, names)):
             xs, ys = metric_series(records, metric, x)
-            if len(xs) == 0:
+            if len(xs) == 0 or _unused_loss_term(metric, ys):
                 continue
             colour = colours[i % len(colours)]
             weight = smooth if smooth is not None else default_smoothing(len(xs))
@@ -201,6 +201,71 @@ def plot_runs(run_dirs: Sequence[str | os.PathLike], out_png: str | os.PathLike,
         fig.suptitle(title)
     fig.tight_layout()
     return save(fig, out_png)
+
+
+def _unused_loss_term(metric: str, ys: np.ndarray) -> bool:
+    """A loss term the run does not optimise (logged as exactly 0 throughout, e.g. ``loss_2d`` of the 3D-only
+    baseline): drawing it as a flat zero line would suggest a perfect fit."""
+    return metric.startswith("loss_") and bool(np.all(ys == 0.0))
+
+
+DEMO_LOSS_TERMS = ("loss_3d", "loss_2d")  # comparable across (b) and (c); the total loss is not
+
+
+def plot_accuracy_vs_steps(rows: Sequence[Mapping[str, Any]], out_png: str | os.PathLike,
+                           title: str = "Probe accuracy against pre-training steps") -> str:
+    """Mean ± std over seeds of SVM and k-NN accuracy against pre-training steps, one line per variant, from
+    rows ``{variant, seed, step, svm_acc, knn_acc}`` (``random_init`` rows are step 0 of every variant);
+    writes ``out_png`` and returns the same numbers as a markdown table."""
+    if not rows:
+        raise ValueError("no scores to plot: give rows with variant, seed, step, svm_acc and knn_acc")
+    variants = [v for v in ("w/o_2d", "i2p-mae") if any(r["variant"] == v for r in rows)]
+    base = [r for r in rows if r["variant"] == "random_init"]
+    table: dict[tuple[str, int], dict[str, list[float]]] = {}
+    for v in variants:
+        for r in [*base, *[r for r in rows if r["variant"] == v]]:
+            cell = table.setdefault((v, int(r["step"])), {"svm_acc": [], "knn_acc": []})
+            for key in cell:
+                cell[key].append(float(r[key]))
+    names = {"w/o_2d": "(b) w/o 2D guidance", "i2p-mae": "(c) I2P-MAE"}
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(10.5, 4.0), squeeze=False)
+    for ax, key, label in zip(axes[0], ("svm_acc", "knn_acc"), ("linear SVM", "k-NN")):
+        for v in variants:
+            steps = sorted(s for vv, s in table if vv == v)
+            mean = np.array([np.mean(table[(v, s)][key]) for s in steps])
+            std = np.array([np.std(table[(v, s)][key]) for s in steps])
+            xs = np.array(steps, dtype=float)
+            ax.plot(xs, mean, marker="o", ms=4, label=names[v])
+            ax.fill_between(xs, mean - std, mean + std, alpha=0.2)
+        if base:
+            ax.axhline(np.mean([float(r[key]) for r in base]), color="grey", ls="--", lw=1, label="(a) random init")
+        ax.set_xscale("symlog", linthresh=3)
+        marks = sorted({s for _, s in table})
+        ax.set_xlim(0, max(marks) * 1.25 if marks and max(marks) > 0 else 1)
+        ax.set_xticks(marks, [str(m) for m in marks])
+        ax.minorticks_off()
+        ax.set_xlabel("pre-training steps (batch 32; symlog axis)")
+        ax.set_ylabel(f"{label} accuracy (%)")
+        ax.set_title(label, fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    save(fig, out_png)
+    lines = ["| steps | " + " | ".join(f"{names[v]} SVM | {names[v]} k-NN" for v in variants) + " | seeds |",
+             "|---" * (2 * len(variants) + 2) + "|"]
+    for step in sorted({s for _, s in table}):
+        cells, n = [], 0
+        for v in variants:
+            c = table.get((v, step))
+            if c is None:
+                cells += ["-", "-"]
+                continue
+            n = max(n, len(c["svm_acc"]))
+            cells += [f"{np.mean(c[k]):.2f} ± {np.std(c[k]):.2f}" for k in ("svm_acc", "knn_acc")]
+        lines.append(f"| {step} | " + " | ".join(cells) + f" | {n} |")
+    return "\n".join(lines) + "\n"
 
 
 def final_value(records: Sequence[Mapping[str, Any]], metric: str, where: str = "") -> float:

@@ -67,15 +67,20 @@ def draw_depthmaps(images: Tensor, attention: Tensor | None, views: Sequence[int
         raise ValueError(f"{V} images but views {list(views)}")
     depth = denormalise(images.detach().cpu()).numpy()
     rows = 1 if attention is None else 2
-    width = 3.0 * V + (0.6 if attention is not None else 0.1)
+    width = 3.0 * V + 0.6
     fig, axes = plt.subplots(rows, V, figsize=(width, 3.1 * rows + 0.5), squeeze=False)
     top = 1 - 0.55 / (3.1 * rows + 0.5)
-    fig.subplots_adjust(left=0.02, right=0.88 if attention is not None else 0.98, bottom=0.02, top=top,
+    fig.subplots_adjust(left=0.02, right=0.88, bottom=0.02, top=top,
                         wspace=0.05, hspace=0.12)
     for j, view in enumerate(views):
         ax = axes[0, j]
-        ax.imshow(depth[j], cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+        im = ax.imshow(depth[j], cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
         ax.set_title(f"depth map, {view_name(view)}", fontsize=8)
+    fig.subplots_adjust(right=0.88)
+    box = axes[0, -1].get_position()
+    dbar = fig.colorbar(im, cax=fig.add_axes((0.9, box.y0, 0.018, box.height)))
+    dbar.set_label("depth-map value (0.5 = empty pixel)", fontsize=8)
+    dbar.ax.tick_params(labelsize=7)
     if attention is not None:
         heat = upsample_attention(attention.detach().cpu(), S).numpy()
         for j, view in enumerate(views):

@@ -18,7 +18,7 @@ def test_cli_synth_then_check(tmp_path, capsys):
     assert "9 train + 3 test" in capsys.readouterr().out
     assert main(["data", "check", str(out), "--format", "modelnet40_h5"]) == 0
     text = capsys.readouterr().out
-    assert "train: 9 item(s), 0 bad" in text and "mug: 1" in text and text.strip().endswith("OK")
+    assert "train: 9 good, 0 bad" in text and "mug: 1 good" in text and text.strip().endswith("OK: 12 good, 0 bad")
     assert main(["data", "check", str(out), "--format", "shapenet55", "--split", "train"]) == 0
     assert "test:" not in capsys.readouterr().out
 
@@ -26,13 +26,14 @@ def test_cli_synth_then_check(tmp_path, capsys):
     victim.write_bytes(victim.read_bytes()[:500])
     assert main(["data", "check", str(out), "--format", "shapenet55"]) == 1
     text = capsys.readouterr().out
-    assert victim.name in text and "truncated" in text and "FAILED" in text
+    assert victim.name in text and "truncated" in text and "FAILED: " in text and "1 bad" in text
 
 
 def test_cli_check_missing_root_and_layout(tmp_path, capsys):
     assert main(["data", "check", str(tmp_path / "none"), "--format", "scanobjectnn"]) == 1
     err = capsys.readouterr().err
-    assert "Expected layout" in err and "main_split_nobg" in err
+    assert err.startswith("i2pmae data check: error: scanobjectnn data") and "Expected layout" in err
+    assert str(tmp_path / "none") in err and "Traceback" not in err
     assert main(["data", "layout", "shapenetpart"]) == 0
     assert "synsetoffset2category.txt" in capsys.readouterr().out
 
@@ -42,7 +43,7 @@ def test_cli_check_folder_with_options(tmp_path, fx, capsys):
     assert main(["data", "check", str(tmp_path / "mine"), "--format", "folder", "--npoints", "64",
                  "--set", "val_fraction=0.4"]) == 0
     text = capsys.readouterr().out
-    assert "train: 7 item(s)" in text and "test: 4 item(s)" in text and "chairs: 2" in text
+    assert "train: 7 good, 0 bad" in text and "test: 4 good, 0 bad" in text and "chairs: 2 good" in text
 
 
 def _collect(loader) -> torch.Tensor:

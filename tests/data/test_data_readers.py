@@ -78,8 +78,10 @@ def test_modelnet40_builds_npz_cache_from_text_once(tmp_path, fx, ref, monkeypat
     cfg = {"format": "modelnet40", "root": tmp_path, "npoints": 32}
     test = build_dataset(cfg, "test")
     folder = tmp_path / "ModelNet" / "modelnet40_normal_resampled"
-    assert (folder / "modelnet40_test_32pts_fps.i2pmae.npz").is_file()
-    assert not list(folder.glob("*.dat"))  # our cache is not a pickle
+    from i2pmae.data.paths import dataset_cache_dir
+
+    assert (dataset_cache_dir(folder, "modelnet40") / "modelnet40_test_32pts_fps.i2pmae.npz").is_file()
+    assert not list(folder.glob("*.npz")) and not list(folder.glob("*.dat"))  # not in the data; not a pickle
     for i in range(len(test)):
         it = test[i]
         src = clouds[it["name"]][:, :3]
@@ -184,7 +186,7 @@ def test_shapenetpart_splits_and_labels(tmp_path, fx, ref):
         np.testing.assert_array_equal(it["seg"].numpy(), seg[nearest])
         assert len(np.unique(nearest)) < 2048  # 2048 draws from 200 points: with replacement
     assert torch.equal(test[0]["seg"], test[0]["seg"])
-    assert (tmp_path / "shapenetcore_partanno_segmentation_benchmark_v0_normal" / ".i2pmae_cache").is_dir()
+    assert not (tmp_path / "shapenetcore_partanno_segmentation_benchmark_v0_normal" / ".i2pmae_cache").exists()
 
 
 # --------------------------------------------------------------------------- users' own folders
@@ -203,7 +205,10 @@ def test_folder_every_suffix_labels_and_cache(tmp_path, fx, monkeypatch):
         cls, fname = it["name"].split("/")
         assert fname in files[cls] and ds.classes[it["label"].item()] == cls
     assert sorted(names) == sorted(f"{c}/{f}" for c, fs in files.items() for f in fs)
-    assert list((tmp_path / "mine" / ".i2pmae_cache").glob("*.npz"))
+    from i2pmae.data.paths import dataset_cache_dir
+
+    assert list(dataset_cache_dir(tmp_path / "mine", "folder").glob("train_*.npz"))
+    assert not (tmp_path / "mine" / ".i2pmae_cache").exists()
 
     import i2pmae.data.folder as fo
 

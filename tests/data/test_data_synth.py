@@ -81,3 +81,50 @@ def test_written_layouts_run_through_the_real_readers(tmp_path):
         (tmp_path / "ShapeNet55-34" / "ShapeNet-55" / "train.txt").read_text().split())
     with h5py.File(tmp_path / "modelnet40_ply_hdf5_2048" / "ply_data_test0.h5") as f:
         np.testing.assert_array_equal(f["data"][0], np.load(pc / test_names[0])[:2048])
+
+
+# ---------------------------------------------------------------- the 2D-teacher corpus (issue #15)
+
+from i2pmae.data import synth_corpus  # noqa: E402
+
+
+def test_corpus_batches_are_deterministic_diverse_and_normalised():
+    pts, labels = synth_corpus.corpus_batch(seed=0, index=3, batch_size=40, npoints=256)
+    pts2, labels2 = synth_corpus.corpus_batch(seed=0, index=3, batch_size=40, npoints=256)
+    assert np.array_equal(pts, pts2) and np.array_equal(labels, labels2)
+    other, _ = synth_corpus.corpus_batch(seed=0, index=4, batch_size=40, npoints=256)
+    assert not np.allclose(pts, other)  # every batch draws fresh shapes
+    assert pts.shape == (40, 256, 3) and pts.dtype == np.float32 and labels.dtype == np.int64
+    radius = np.linalg.norm(pts - pts.mean(1, keepdims=True), axis=2).max(1)
+    assert np.all(radius < 1.1) and np.all(radius > 0.9)
+    assert len(set(labels.tolist())) > 10 and labels.max() < len(synth_corpus.FAMILIES)
+
+
+def test_corpus_has_more_families_than_the_evaluation_classes_and_every_family_samples():
+    assert synth_corpus.FAMILIES[:15] == synth.CLASSES  # first 15 = the built-in classes, same order
+    assert len(synth_corpus.FAMILIES) >= 25
+    rng = np.random.default_rng(0)
+    for family in synth_corpus.FAMILIES:
+        cloud = synth_corpus.corpus_shape(family, rng, 128)
+        assert cloud.shape == (128, 3) and np.all(np.isfinite(cloud)), family
+
+
+def test_corpus_deformations_and_rotations_vary_a_family():
+    """Two draws of one family differ by more than the built-in draws' pose (random rotations, deformations)."""
+    rng = np.random.default_rng(1)
+    a, b = (synth_corpus.random_rotation(rng) for _ in range(2))
+    for r in (a, b):
+        np.testing.assert_allclose(r @ r.T, np.eye(3), atol=1e-12)
+        assert np.linalg.det(r) == pytest.approx(1.0)
+    box = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], dtype=np.float64)
+    shapes = [synth_corpus.deform(box.copy(), np.random.default_rng(s)) for s in range(20)]
+    extents = np.array([s.max(0) - s.min(0) for s in shapes])
+    assert extents.std(0).min() > 0.05  # anisotropic scale at least
+
+
+def test_corpus_never_reproduces_the_builtin_draws():
+    _, tr, _ = synth.generate(classes=["box"], per_class=2, test_per_class=1, seed=0, npoints=256)
+    rng_like_builtin = np.random.default_rng([synth_corpus.CORPUS_TAG, 0, 0])
+    assert not np.allclose(rng_like_builtin.random(4), np.random.default_rng([0, 1, 0]).random(4))
+    pts, _ = synth_corpus.corpus_batch(0, 0, 8, 256)
+    assert not any(np.allclose(p, q) for p in pts for q in tr.points)

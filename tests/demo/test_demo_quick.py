@@ -20,8 +20,10 @@ def test_demo_shortened(tmp_path, capsys):
     for variant in ("random_init", "w/o_2d", "i2p-mae"):
         assert len(summary["accuracy"][variant]) == 1
         assert 0.0 <= summary["accuracy"][variant][0] <= 100.0
+    for variant in ("random_init", "w/o_2d", "i2p-mae"):  # both probes, and the C the SVM chose
+        assert 0.0 <= summary["knn"][variant][0] <= 100.0 and summary["C_chosen"][variant][0] in summary["grid"]
     report = (out / "report.md").read_text()
-    assert f"{summary['mean']['i2p-mae']:.2f}" in report
+    assert f"{summary['mean']['i2p-mae']:.2f}" in report and "10-NN" in report and "SVM C per seed" in report
     for png in ("table1.png", "curves.png", "figure5.png"):
         assert (out / png).stat().st_size > 10_000, png
     printed = capsys.readouterr().out

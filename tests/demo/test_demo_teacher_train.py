@@ -43,3 +43,44 @@ def test_training_is_seeded(tmp_path):
 
     wa, wb = load_file(str(tmp_path / "a.safetensors")), load_file(str(tmp_path / "b.safetensors"))
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+# ---------------------------------------------------------------- issue #15: the corpus-trained teacher
+
+import pytest  # noqa: E402
+
+from i2pmae.cli.main import main  # noqa: E402
+from i2pmae.data.synth_corpus import FAMILIES  # noqa: E402
+from i2pmae.engine.teacher_train import train_corpus_teacher  # noqa: E402
+
+
+def test_corpus_teacher_logs_saves_and_loads(tmp_path):
+    dev = tmp_path / "dev"
+    write_synthetic(dev, classes=15, per_class=1, test_per_class=1, seed=1, npoints=256, h5_points=128)
+    out = tmp_path / "t.safetensors"
+    summary = train_corpus_teacher(out, steps=4, batch_size=3, seed=0, device="cpu", arch=TINY, npoints=128,
+                                   log_every=2, dev_root=dev, val_batches=1)
+    rows = [json.loads(line) for line in (tmp_path / "t.log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [2, 4] and [r["shapes_seen"] for r in rows] == [6, 12]
+    assert all(0 <= r["corpus_val_multiview_acc"] <= 100 and 0 <= r["dev_multiview_acc"] <= 100 for r in rows)
+    doc = json.loads(out.with_suffix(".json").read_text())
+    assert doc["classes"] == FAMILIES and doc["meta"]["shapes_seen"] == 12 == summary["shapes_seen"]
+    assert "--corpus" in doc["meta"]["command"]
+    teacher = build_teacher("tiny-vit", weights=str(out))
+    feats, _ = teacher(project_views(torch.rand(1, 128, 3))[0].flatten(0, 1))
+    assert feats.shape == (3, 16, 7, 7)
+
+
+def test_teacher_train_never_writes_into_the_package(tmp_path, monkeypatch, capsys):
+    import i2pmae
+    from pathlib import Path
+
+    from i2pmae.cli.main import build_parser
+
+    args = build_parser().parse_args(["teacher", "train", "--corpus"])
+    assert not Path(args.out).resolve().is_relative_to(Path(i2pmae.__file__).resolve().parent)
+    target = Path(i2pmae.__file__).parent / "assets" / "teacher-tiny-vit.safetensors"
+    before = target.stat().st_mtime_ns
+    assert main(["teacher", "train", "--corpus", "--steps", "1", "--out", str(target)]) == 1
+    assert "inside the installed package" in capsys.readouterr().err
+    assert target.stat().st_mtime_ns == before

@@ -83,3 +83,126 @@ def test_extract_features_batched_no_grad():
     # (points, labels) tuple batches work too
     f2, l2 = extract_features(fn, [(data.points[:3], data.labels[:3])], torch.device("cpu"))
     assert torch.allclose(f2, feats[:3]) and torch.equal(l2, labels[:3])
+
+
+# ---------------------------------------------------------------- issue #15: a trustworthy probe
+
+import logging  # noqa: E402
+
+from i2pmae.engine.svm import CV_GRID, knn_accuracy, linear_svm_probe, parse_svm_grid, standardize  # noqa: E402
+
+
+def _collapsed(seed: int, n: int = 30):
+    """Features like a pre-trained max-pool: a shared offset, class signal ~1% of it, and a large nuisance
+    direction shared by two dimensions (only their difference separates the classes, so C matters)."""
+    rng = np.random.default_rng(seed)
+    y = np.repeat(np.arange(3), n)
+    z = 3 * rng.normal(size=3 * n)
+    x = 0.2 * rng.normal(size=(3 * n, 4))
+    x[:, 0] += y + z
+    x[:, 1] += z
+    return 0.8 + 0.01 * x, y
+
+
+def test_knn_matches_a_brute_force_vote():
+    x, y = blobs(12, 3, 4, spread=3.0, seed=0)
+    xt, yt = blobs(9, 3, 4, spread=3.0, seed=1)
+    mean = x.mean(0)
+    a = (x - mean) / np.linalg.norm(x - mean, axis=1, keepdims=True)
+    b = (xt - mean) / np.linalg.norm(xt - mean, axis=1, keepdims=True)
+    pred = []
+    for row in b @ a.T:
+        top = np.argsort(-row)[:5]
+        counts = np.bincount(y[top], minlength=3).astype(float)
+        counts += 1e-6 * np.bincount(y[top], weights=row[top], minlength=3)
+        pred.append(counts.argmax())
+    assert knn_accuracy(x, y, xt, yt, k=5) == pytest.approx(100 * np.mean(np.array(pred) == yt))
+
+
+def test_knn_ignores_a_shared_offset_and_scale():
+    x, y = blobs(20, 3, 6, spread=8.0, seed=0)
+    xt, yt = blobs(10, 3, 6, spread=8.0, seed=1)
+    acc = knn_accuracy(x, y, xt, yt)
+    assert 40 < acc < 100
+    assert knn_accuracy(0.8 + 0.004 * x, y, 0.8 + 0.004 * xt, yt) == pytest.approx(acc)
+
+
+def test_standardize_uses_training_statistics_only():
+    x, _ = blobs(10, 2, 3, 1.0, 0)
+    x[:, 1] = 5.0  # a constant dimension stays finite
+    xt = x[:4] + 100.0
+    a, b = standardize(x, xt)
+    assert np.allclose(a[:, [0, 2]].mean(0), 0) and np.allclose(a[:, [0, 2]].std(0), 1)
+    assert np.all(np.isfinite(a)) and np.allclose(b - a[:4], 100.0 / np.where(x.std(0) < 1e-12, 1, x.std(0)))
+
+
+def test_cv_c_at_the_grid_edge_warns_naming_the_encoder(caplog):
+    x, y = _collapsed(0)
+    xt, yt = _collapsed(1, 10)
+    with caplog.at_level(logging.WARNING, logger="i2pmae"):
+        out = linear_svm_probe(x, y, xt, yt, "cv", grid=(1.0, 10.0, 100.0), name="seed 3 w/o_2d")
+    assert out["C"] == 100.0 and out["C_at_edge"] and out["grid"] == [1.0, 10.0, 100.0]
+    assert "seed 3 w/o_2d" in caplog.text and "C=100" in caplog.text and "edge" in caplog.text
+
+
+def test_a_flat_plateau_reaching_the_edge_is_not_clipping(caplog):
+    x, y = blobs(20, 3, 4, spread=0.1, seed=0)  # separable: every C scores 100% in CV
+    with caplog.at_level(logging.WARNING, logger="i2pmae"):
+        out = linear_svm_probe(x, y, x, y, "cv", grid=(1.0, 10.0, 100.0))
+    assert out["C"] == 1.0 and not out["C_at_edge"] and "edge" not in caplog.text
+
+
+def test_standardised_cv_picks_an_inner_c_on_collapsed_features(caplog):
+    x, y = _collapsed(0)
+    xt, yt = _collapsed(1, 10)
+    narrow = linear_svm_probe(x, y, xt, yt, "cv", grid=(0.01, 0.1, 1.0, 10.0, 100.0))
+    assert narrow["C"] == 100.0 and narrow["C_at_edge"]  # the old grid clips
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="i2pmae"):
+        out = linear_svm_probe(x, y, xt, yt, "cv", standardize_features=True)
+    assert CV_GRID[0] < out["C"] < CV_GRID[-1] and not out["C_at_edge"] and "edge" not in caplog.text
+    assert out["svm_acc"] > narrow["svm_acc"] and out["standardize"]
+    assert out["knn_acc"] == knn_accuracy(x, y, xt, yt)
+
+
+def test_fixed_c_is_reported_as_given():
+    x, y = blobs(10, 2, 3, 1.0, 0)
+    out = linear_svm_probe(x, y, x, y, 0.01)
+    assert out["C"] == 0.01 and out["grid"] is None and not out["C_at_edge"]
+
+
+def test_parse_svm_grid():
+    assert parse_svm_grid(None) == CV_GRID and parse_svm_grid([10, "0.1"]) == (0.1, 10.0)
+    for bad in ([1.0], [0, 1], "x", [1, "a"]):
+        with pytest.raises(ValueError, match="svm.grid"):
+            parse_svm_grid(bad)
+
+
+def test_probe_can_recalibrate_batchnorm_without_changing_the_model():
+    from i2pmae.engine.distributed import DistInfo
+    from i2pmae.engine.svm_eval import probe_encoder, recalibrate_batchnorm
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(3, 4)
+            self.bn = torch.nn.BatchNorm1d(4)
+
+        def extract_features(self, pts):
+            return self.bn(self.lin(pts).max(dim=1).values)
+
+    data = Clouds(12)
+    net = Net()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    plain = probe_encoder(net, data, data, {"C": 1.0}, DistInfo())
+    recal = probe_encoder(net, data, data, {"C": 1.0, "recalibrate_bn": True}, DistInfo())
+    for k, v in net.state_dict().items():  # the probe put the running statistics back
+        assert torch.equal(v, before[k]), k
+    assert net.training and plain["C"] == recal["C"] == 1.0
+    assert recalibrate_batchnorm(net, data, DistInfo()) == 1  # now really re-estimate them
+    with torch.no_grad():
+        raw = net.lin(data.points).max(dim=1).values
+    torch.testing.assert_close(net.bn.running_mean, raw.mean(0))
+    torch.testing.assert_close(net.bn.running_var, raw.var(0, unbiased=True))
+    with pytest.raises(ValueError, match="svm.recalibrate_bn"):
+        probe_encoder(net, data, data, {"C": 1.0, "recalibrate_bn": "yes"}, DistInfo())

@@ -1,25 +1,35 @@
 """The miniature Table 1: worker processes give the same runs as one after another; re-runs reuse them."""
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
 
 from i2pmae.cli.main import main
 from i2pmae.engine.distributed import DistInfo
-from i2pmae.engine.experiment import resolve_jobs
+from i2pmae.engine.experiment import paired_test, resolve_jobs, table1_markdown
 
 
-def _table1(out, data, jobs, *extra):
-    """A tiny table 1 (one seed, one epoch, small clouds); ``extra`` overrides go last."""
-    return main([
-        "experiment", "table1", "--out", str(out), "--device", "cpu", "--seeds", "0", "--jobs", str(jobs), "--debug",
+def _args(out, data, jobs, *extra, seeds="0"):
+    return [
+        "experiment", "table1", "--out", str(out), "--device", "cpu", "--seeds", seeds, "--jobs", str(jobs), "--debug",
         f"data.root={data}", f"data.dataset.root={data}/ShapeNet55-34",
         f"data.svm.root={data}/modelnet40_ply_hdf5_2048", "synth.per_class=3", "synth.test_per_class=2",
         "data.dataset.fraction=1.0", "data.npoints=256", "data.dataset.npoints=256", "data.svm.npoints=256",
         "model.num_groups=[32,16,8]", "model.group_sizes=[8,4,4]",
         "train.epochs=1", "train.batch_size=16", "train.eval_every=1", *extra,
-    ])
+    ]
+
+
+def _table1(out, data, jobs, *extra, seeds="0"):
+    """A tiny table 1 (one epoch, small clouds); ``extra`` overrides go last."""
+    return main(_args(out, data, jobs, *extra, seeds=seeds))
 
 
 def test_parallel_runs_equal_sequential_runs(tmp_path):
@@ -33,7 +43,9 @@ def test_parallel_runs_equal_sequential_runs(tmp_path):
     assert _table1(tmp_path / "par", data, 2) == 0
     seq = json.loads((tmp_path / "seq" / "table1.json").read_text())
     par = json.loads((tmp_path / "par" / "table1.json").read_text())
-    assert seq["accuracy"] == par["accuracy"]
+    assert seq["accuracy"] == par["accuracy"] and seq["knn"] == par["knn"] and seq["C_chosen"] == par["C_chosen"]
+    for key in ("random_init", "w/o_2d", "i2p-mae"):  # both probes and the SVM's C for every encoder
+        assert 0 <= par["knn"][key][0] <= 100 and par["C_chosen"][key][0] > 0
     for run in ("wo_2d-seed0", "i2p-mae-seed0"):
         a = torch.load(tmp_path / "seq" / "runs" / run / "last.pth", weights_only=True)["model"]
         b = torch.load(tmp_path / "par" / "runs" / run / "last.pth", weights_only=True)["model"]
@@ -65,11 +77,87 @@ def test_rerun_reuses_finished_runs_and_refuses_another_recipe(tmp_path, caplog)
     assert "already trained" in caplog.text
     assert (out / "runs" / "i2p-mae-seed0" / "last.pth").stat().st_mtime_ns == stamp  # not trained again
     assert json.loads((out / "table1.json").read_text())["accuracy"] == first["accuracy"]
+    saved = (out / "config.yaml").read_text()
     with pytest.raises(ValueError, match=r"another config \(train.lr: 0.0005 != 0.002"):
         _table1(out, data, 1, "train.lr=0.002")
+    assert (out / "config.yaml").read_text() == saved  # refused before anything was written
 
 
 def test_failed_worker_run_names_its_run_and_log(tmp_path):
     data = tmp_path / "data"
     with pytest.raises(RuntimeError, match=r"(?s)table 1 job failed \(seed 0, .*\).*see .*log\.txt"):
         _table1(tmp_path / "t1", data, 2, f"data.dataset.root={tmp_path}/missing")
+
+
+def test_paired_test_matches_the_t_statistic_by_hand():
+    b, c = [90.0, 91.0, 92.5, 93.0], [91.0, 93.5, 92.0, 95.0]
+    d = [y - x for x, y in zip(b, c)]
+    mean = sum(d) / 4
+    sd = (sum((x - mean) ** 2 for x in d) / 3) ** 0.5
+    out = paired_test(b, c)
+    assert out["mean_diff"] == pytest.approx(mean) and out["std_diff"] == pytest.approx(sd)
+    assert out["t"] == pytest.approx(mean / (sd / 2))
+    assert 0 < out["p"] < 1 and paired_test(b, b)["p"] == 1.0 and paired_test([1.0], [2.0])["p"] is None
+
+
+def test_markdown_reports_both_probes_the_chosen_c_and_the_paired_test():
+    keys = ("random_init", "w/o_2d", "i2p-mae")
+    summary = {"seeds": [0, 1], "C": "cv", "grid": [0.01, 1.0, 100.0], "standardize": True, "knn_k": 10,
+               "accuracy": {k: [50.0 + i, 60.0 + i] for i, k in enumerate(keys)},
+               "knn": {k: [40.0 + i, 45.0 + i] for i, k in enumerate(keys)},
+               "C_chosen": {k: [1.0, 100.0 if k == "i2p-mae" else 1.0] for k in keys},
+               "C_at_edge": {k: [False, k == "i2p-mae"] for k in keys},
+               "mean": {k: 55.0 + i for i, k in enumerate(keys)}, "std": {k: 5.0 for k in keys},
+               "knn_mean": {k: 42.5 + i for i, k in enumerate(keys)}, "knn_std": {k: 2.5 for k in keys},
+               "paired_c_vs_b": {"svm": paired_test([51.0, 61.0], [52.0, 62.5]),
+                                 "knn": paired_test([41, 46], [42, 47])},
+               "teacher": "tiny-vit", "teacher_svm": 70.0, "teacher_knn": 65.0, "teacher_C": 1.0}
+    md = table1_markdown(summary)
+    assert "10-NN" in md and "42.50 ± 2.50" in md and "1, 100" in md
+    assert "at the grid's edge for i2p-mae seed 1" in md and "p = " in md and "standardised" in md
+
+
+def _children(pid):
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _alive(pid):
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc to find the worker processes")
+def test_workers_die_with_a_killed_parent(tmp_path):
+    data = tmp_path / "data"
+    args = _args(tmp_path / "t1", data, 2, "train.epochs=200", seeds="0,1")
+    proc = subprocess.Popen([sys.executable, "-m", "i2pmae", *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        deadline, workers = time.time() + 90, []
+        while time.time() < deadline and proc.poll() is None:
+            workers = [w for w in _children(proc.pid)
+                       if b"spawn_main" in Path(f"/proc/{w}/cmdline").read_bytes()]
+            if len(workers) == 2 and any((tmp_path / "t1" / "runs").glob("*/log.txt")):
+                break
+            time.sleep(0.3)
+        assert len(workers) == 2, "the table never started its two worker processes"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        deadline = time.time() + 5
+        while time.time() < deadline and any(_alive(w) for w in workers):
+            time.sleep(0.1)
+        assert not any(_alive(w) for w in workers), "workers outlived their killed parent"
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -4,13 +4,13 @@ a from-scratch CLIP visual forward, and a TorchScript writer for OpenAI-style ar
 from __future__ import annotations
 
 import math
-import warnings
 from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
+
+from helpers_clip import save_torchscript  # OpenAI-style TorchScript archives
 
 # Tiny timm architectures per teacher family (random weights; no downloads).
 TINY_VIT = dict(depth=2, embed_dim=64, num_heads=4)
@@ -18,6 +18,7 @@ TINY_ARCH = {
     "clip-vit-b16": dict(TINY_VIT, num_classes=32),
     "dino-vit-b16": TINY_VIT,
     "vit-b16-in1k": TINY_VIT,
+    "simmim-vit-b16": TINY_VIT,
     # 64 px with 2x2 windows: stages of 16, 8, 4, 2 tokens a side (Swin's 224 px first stage is slow)
     "swin-b": dict(embed_dim=32, depths=(1, 1, 1, 1), num_heads=(1, 1, 2, 2), img_size=64, window_size=2),
     "resnet50": dict(layers=(1, 1, 1, 1), channels=(8, 16, 32, 64), stem_width=8),
@@ -125,36 +126,13 @@ def clip_visual_reference(sd: dict[str, torch.Tensor], images: torch.Tensor, hea
     return (feats.transpose(1, 2).reshape(b, -1, g, g).float(), attn_cls.reshape(b, g, g).float())
 
 
-class _Holder(nn.Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x
-
-
-def save_torchscript_state(sd: dict[str, torch.Tensor], path: Path) -> Path:
-    """A TorchScript archive whose ``state_dict()`` is ``sd`` (like OpenAI's ``ViT-B-16.pt``)."""
-    root = _Holder()
-    for key, value in sd.items():
-        *mods, leaf = key.split(".")
-        m = root
-        for name in mods:
-            if not hasattr(m, name):
-                m.add_module(name, nn.Module())
-            m = getattr(m, name)
-        m.register_buffer(leaf, value.clone())
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        traced = torch.jit.trace(root, torch.zeros(1))
-        torch.jit.save(traced, str(path))
-    return path
-
-
 @pytest.fixture
 def clip_tools():
     """The OpenAI-CLIP helpers above (tests cannot import conftest under --import-mode=importlib)."""
     from types import SimpleNamespace
 
     return SimpleNamespace(state_dict=openai_clip_state_dict, reference=clip_visual_reference,
-                           save_torchscript=save_torchscript_state, tiny=CLIP_TINY,
+                           save_torchscript=save_torchscript, tiny=CLIP_TINY,
                            arch=dict(depth=CLIP_TINY["layers"], embed_dim=CLIP_TINY["width"],
                                      num_heads=CLIP_TINY["heads"], num_classes=CLIP_TINY["out"]))
 

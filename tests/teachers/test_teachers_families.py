@@ -7,8 +7,8 @@ from torch import nn
 from i2pmae.teachers import Teacher, available_teachers, build_teacher, saliency_attention, teacher_spec
 
 FAMILIES = ["clip-vit-b16", "clip-rn50", "dino-vit-b16", "vit-b16-in1k", "swin-b", "resnet50", "resnet101",
-            "tiny-vit"]
-CLS_QUERY = {"clip-vit-b16", "dino-vit-b16", "vit-b16-in1k", "tiny-vit", "clip-rn50"}
+            "simmim-vit-b16", "tiny-vit"]
+CLS_QUERY = {"clip-vit-b16", "dino-vit-b16", "vit-b16-in1k", "tiny-vit", "clip-rn50", "simmim-vit-b16"}
 
 
 def test_registry_lists_all_families():

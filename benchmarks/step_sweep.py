@@ -1,0 +1,185 @@
+"""Accuracy against pre-training steps (issue #15, part 2), on the *dev* draw only.
+
+One long run per (variant, seed) with the quickstart model and a constant learning rate after a
+one-epoch warm-up (``train.cosine_epochs`` set far beyond the run, so the cosine never bends): the
+checkpoint at step s is then a fair "s-step" model, and all marks share one schedule. The run stops
+at each mark (``train.max_steps``), copies ``last.pth`` to ``step{s}.pth`` and resumes, which the
+loop guarantees is bit-identical to an uninterrupted run.
+
+    python benchmarks/step_sweep.py train --variant w/o_2d --seed 0 --out /work/h15_runs/sweep
+    python benchmarks/step_sweep.py score --out /work/h15_runs/sweep   # both probes, every checkpoint
+    python benchmarks/step_sweep.py plot --out /work/h15_runs/sweep    # accuracy_vs_steps.png + .md
+
+The dev draw is ``i2pmae data synth --seed 1`` (same sizes as the quickstart), written to
+``OUT/data`` on first use; nothing here touches the reported test split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+MARKS = (3, 36, 72, 144, 288, 576)
+VARIANTS = ("w/o_2d", "i2p-mae")
+
+
+def sweep_config(out: Path, variant: str, seed: int, last_mark: int, teacher_weights: str | None,
+                 overrides: list[str]) -> dict:
+    from i2pmae.engine.config import apply_overrides, load_config
+    from i2pmae.engine.experiment import variant_config
+
+    data = out / "data"
+    cfg = load_config("quickstart", [
+        f"data.root={data}", f"data.dataset.root={data}/ShapeNet55-34",
+        f"data.svm.root={data}/modelnet40_ply_hdf5_2048", "synth.seed=1",
+        f"train.epochs={-(-MARKS[-1] // 18)}", "train.cosine_epochs=1000000", "train.eval_every=0",
+        "train.checkpoint_every_steps=0",
+    ])
+    if teacher_weights:
+        cfg["teacher"]["weights"] = teacher_weights
+    apply_overrides(cfg, overrides)
+    return variant_config(cfg, variant, seed)
+
+
+def train(args: argparse.Namespace) -> None:
+    import torch
+
+    from i2pmae.engine.distributed import DistInfo
+    from i2pmae.engine.experiment import ensure_synthetic_data
+    from i2pmae.engine.pretrain import run_pretrain
+    from i2pmae.engine.seeding import seed_everything
+
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    marks = [m for m in MARKS if m <= args.max_step]
+    cfg = sweep_config(out, args.variant, args.seed, marks[-1], args.teacher_weights, args.overrides)
+    ensure_synthetic_data(cfg)
+    run_dir = out / "runs" / f"{args.variant.replace('/', '')}{'-fresh' if args.fresh else ''}-seed{args.seed}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if args.fresh:  # the memorisation test: same size, classes and pose, but new shapes every epoch
+        import i2pmae.engine.pretrain as pretrain
+        from i2pmae.data.synth import FreshShapes
+
+        build = pretrain.build_dataset
+
+        def fresh_build(data_cfg: dict, split: str):
+            real = build(data_cfg, split)
+            if split == "train" and data_cfg is cfg["data"]["dataset"]:
+                return FreshShapes(len(real), int(data_cfg["npoints"]), seed=1000 + args.seed)
+            return real
+
+        pretrain.build_dataset = fresh_build
+    t0 = time.time()
+    for mark in marks:
+        if (run_dir / f"step{mark}.pth").is_file():
+            continue
+        cfg["train"]["max_steps"] = mark
+        seed_everything(args.seed)
+        run_pretrain(cfg, run_dir, DistInfo(), resume=(run_dir / "last.pth").is_file())
+        shutil.copyfile(run_dir / "last.pth", run_dir / f"step{mark}.pth")
+        print(f"{args.variant} seed {args.seed}: step {mark} at {time.time() - t0:.0f} s", flush=True)
+
+
+def score(args: argparse.Namespace) -> None:
+    import torch
+
+    from i2pmae.data import build_dataset
+    from i2pmae.engine.distributed import DistInfo
+    from i2pmae.engine.seeding import seed_everything
+    from i2pmae.engine.svm_eval import build_encoder, probe_encoder, recalibrate_batchnorm
+
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    cfg = sweep_config(out, "w/o_2d", 0, MARKS[-1], None, args.overrides)
+    svm_cfg = cfg["data"]["svm"]
+    sets = build_dataset(svm_cfg, "train"), build_dataset(svm_cfg, "test")
+    name = "scores" + ("_bnrecal" if args.bn_recal else "") + ("_masked" if args.masked_features else "")
+    results_path = out / f"{name}.jsonl"
+    done = set()
+    if results_path.is_file():
+        done = {(r["variant"], r["seed"], r["step"]) for r in map(json.loads, results_path.read_text().splitlines())}
+    jobs = [("random_init", s, 0, None) for s in args.seeds]
+    for run_dir in sorted((out / "runs").glob(args.runs)):
+        stem = run_dir.name.rsplit("-seed", 1)[0]
+        variant = stem.replace("wo_2d", "w/o_2d")
+        seed = int(run_dir.name.rsplit("seed", 1)[1])
+        for mark in MARKS:
+            if (run_dir / f"step{mark}.pth").is_file():
+                jobs.append((variant, seed, mark, run_dir / f"step{mark}.pth"))
+    for variant, seed, mark, ckpt in jobs:
+        if (variant, seed, mark) in done:
+            continue
+        seed_everything(seed)
+        encoder = build_encoder(cfg["model"], None if ckpt is None else str(ckpt))
+        if args.masked_features:
+            masked_extraction(encoder)
+        if args.bn_recal:  # diagnostic: running statistics re-estimated on all tokens of the training split
+            recalibrate_batchnorm(encoder, sets[0], DistInfo(), cfg.get("svm"))
+        row = probe_encoder(encoder, *sets, cfg.get("svm", {}), DistInfo(),
+                            name=f"{variant} seed {seed} step {mark}")
+        row.update(variant=variant, seed=seed, step=mark)
+        with results_path.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+        print(json.dumps(row), flush=True)
+
+
+def masked_extraction(model, draws: int = 4) -> None:
+    """Diagnostic: features as pre-training sees the cloud (80% of top tokens masked, the encoder on the
+    visible ones, max-pooled over them), averaged over ``draws`` masks seeded per batch. If these keep
+    their accuracy while all-token features lose it, the drop is the train/extract input mismatch."""
+    import torch
+
+    from i2pmae.models.masking import random_visible
+
+    @torch.no_grad()
+    def features(points: torch.Tensor) -> torch.Tensor:
+        gen = torch.Generator().manual_seed(int(points.shape[0]))
+        scales = model.tokenize(points)
+        out = 0
+        for _ in range(draws):
+            vis = random_visible(points.shape[0], scales[-1].num_tokens, model.mask_ratio, points.device, gen)
+            visible, encoded = model.encode(scales, vis)
+            top = encoded[-1].masked_fill(~visible[-1].unsqueeze(-1), float("-inf"))
+            out = out + top.amax(dim=1)
+        return out / draws
+
+    model.extract_features = features
+
+
+def plot(args: argparse.Namespace) -> None:
+    from i2pmae.viz.curves import plot_accuracy_vs_steps
+
+    out = Path(args.out)
+    rows = [json.loads(line) for line in (out / "scores.jsonl").read_text().splitlines()]
+    md = plot_accuracy_vs_steps(rows, out / "accuracy_vs_steps.png")
+    (out / "accuracy_vs_steps.md").write_text(md)
+    print(md)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("action", choices=("train", "score", "plot"))
+    p.add_argument("--out", default="/work/h15_runs/sweep")
+    p.add_argument("--variant", choices=VARIANTS, default="w/o_2d")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", default="0,1,2", help="score: random-init seeds")
+    p.add_argument("--max-step", type=int, default=MARKS[-1])
+    p.add_argument("--teacher-weights", default=None)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--fresh", action="store_true", help="train: new shapes every epoch (memorisation test)")
+    p.add_argument("--runs", default="*-seed*", help="score: run folders to score (glob under OUT/runs)")
+    p.add_argument("--bn-recal", action="store_true", help="score: re-estimate BatchNorm statistics first")
+    p.add_argument("--masked-features", action="store_true", help="score: features of masked clouds (diagnostic)")
+    p.add_argument("overrides", nargs="*")
+    args = p.parse_args(argv)
+    args.seeds = [int(s) for s in str(args.seeds).split(",") if s]
+    {"train": train, "score": score, "plot": plot}[args.action](args)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    main()

@@ -1,0 +1,46 @@
+"""Fixtures of the zero-shot tests: a tiny two-tower CLIP (tests/helpers_clip.py) and an offline setting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from helpers_clip import TINY, clip_state_dict, image_reference, save_clip_safetensors, save_torchscript, text_reference
+
+
+@pytest.fixture(scope="session")
+def clip_sd() -> dict[str, torch.Tensor]:
+    return clip_state_dict()
+
+
+@pytest.fixture(scope="session")
+def clip_file(clip_sd, tmp_path_factory) -> Path:
+    return save_clip_safetensors(clip_sd, tmp_path_factory.mktemp("clip") / "tiny-clip.safetensors")
+
+
+@pytest.fixture
+def zs_tools():
+    """Helpers above (tests cannot import conftest under --import-mode=importlib)."""
+    return SimpleNamespace(state_dict=clip_state_dict, image_reference=image_reference, text_reference=text_reference,
+                           save_torchscript=save_torchscript, tiny=TINY)
+
+
+@pytest.fixture
+def offline_env(tmp_path, monkeypatch):
+    """No network, empty Hugging Face cache and empty OpenAI CLIP cache."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.setenv("I2PMAE_CLIP_CACHE", str(tmp_path / "clip"))
+    return tmp_path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
