@@ -43,8 +43,10 @@ def run_cache(args: argparse.Namespace) -> int:
     try:
         s = build_teacher_cache(cfg, args.out, batch_size=args.batch_size, jobs=args.jobs,
                                 shard_size=args.shard_size, dist=dist)
-    finally:
-        cleanup()
+    except BaseException:
+        cleanup(synchronize=False)
+        raise
+    cleanup()
     if dist.is_main:
         state = "complete" if s["missing_shards"] == 0 else f"{s['missing_shards']} shard(s) still missing"
         print(f"teacher cache {s['out']}: {s['shapes']} shapes in {s['shards']} shards ({state}), "

@@ -101,9 +101,16 @@ def init_distributed(device: str | torch.device | None = None, timeout_minutes: 
     return DistInfo(rank=rank, world_size=world_size, local_rank=local_rank, device=dev, is_main=rank == 0)
 
 
-def cleanup() -> None:
-    """Leave the process group (safe to call when there is none)."""
+def cleanup(synchronize: bool = True) -> None:
+    """Leave the process group (safe to call when there is none).
+
+    With ``synchronize`` every rank first waits for the others: a rank that tears its gloo connections
+    down while another still uses them makes that one abort ("terminate called without an active
+    exception"). Pass False on an error path, where the other ranks may never arrive.
+    """
     if dist.is_available() and dist.is_initialized():
+        if synchronize:
+            dist.barrier()
         dist.destroy_process_group()
 
 

@@ -44,5 +44,7 @@ def worker(rank: int, world_size: int, port: int, out_dir: str) -> None:
         res["params"] = torch.cat([p.detach().flatten() for p in model.parameters()])
         res["wrapped"] = type(ddp).__name__
         torch.save(res, os.path.join(out_dir, f"rank{rank}.pt"))
-    finally:
-        d.cleanup()
+    except BaseException:
+        d.cleanup(synchronize=False)
+        raise
+    d.cleanup()  # waits for the other rank before tearing gloo down
