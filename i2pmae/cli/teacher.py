@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "procedural shapes if --data does not exist and trains on their training split. Use the "
                         "result with `teacher.weights=PATH`; the package's own files are never overwritten.")
     t.add_argument("--data", default=None, help="procedural data root (made by `i2pmae data synth`; default "
-                   "data/procedural); with --corpus: a draw whose test split is only logged (default: none)")
+                   "the built-in draw in $I2PMAE_CACHE/procedural); with --corpus: a draw whose test split is only logged (default: none)")
     t.add_argument("--out", default="runs/teacher-tiny-vit.safetensors",
                    help="weights to write (default runs/teacher-tiny-vit.safetensors)")
     t.add_argument("--corpus", action="store_true", help="train on the procedural corpus (the bundled teacher)")
@@ -55,7 +55,10 @@ def run_train(args: argparse.Namespace) -> int:
               f"{summary['shapes_seen']} corpus shapes, held-out corpus accuracy "
               f"{last['corpus_val_multiview_acc']:.1f}% multi-view; use it with teacher.weights={summary['weights']}")
         return 0
-    args.data = args.data or "data/procedural"
+    if args.data is None:  # the built-in draw, in the user cache directory (never the working directory)
+        from i2pmae.data.paths import builtin_data_root
+
+        args.data = str(builtin_data_root())
     if not (Path(args.data) / "modelnet40_ply_hdf5_2048").is_dir():
         from i2pmae.data.synth import write_synthetic
 

@@ -161,14 +161,23 @@ def die_with_parent(parent_pid: int) -> None:
 
 def _worker_setup(run_dir: str | None, threads: int) -> None:
     """A worker process: ``threads`` CPU threads, no progress bars, details to ``run_dir/log.txt`` only."""
-    from i2pmae.engine.logging import setup_logging
+    from i2pmae.engine.logging import PROGRESS_LOGGER_NAME, setup_logging
 
     torch.set_num_threads(threads)
     os.environ["I2PMAE_PROGRESS"] = "0"
     logger = setup_logging(run_dir)
-    for handler in logger.handlers:  # the parent reports progress
+    tag = f"[{Path(run_dir).name}] " if run_dir else ""
+
+    def console_filter(record: logging.LogRecord) -> bool:
+        """Warnings and the loop's progress lines (tagged with the run) reach the console; the rest of the
+        run's log goes to its log.txt only (several workers share one console)."""
+        if record.name == PROGRESS_LOGGER_NAME and not str(record.msg).startswith(tag):
+            record.msg = tag + str(record.msg)
+        return record.levelno >= logging.WARNING or record.name == PROGRESS_LOGGER_NAME
+
+    for handler in logger.handlers:
         if not isinstance(handler, logging.FileHandler):
-            handler.setLevel(logging.WARNING)
+            handler.addFilter(console_filter)
 
 
 def _pretrain_job(cfg: dict, run_dir: str, resume: bool, seed: int, threads: int) -> None:

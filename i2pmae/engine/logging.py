@@ -220,6 +220,9 @@ class _RunLogHandler(logging.FileHandler):
             super().emit(record)
 
 
+PROGRESS_LOGGER_NAME = LOGGER_NAME + ".progress"  # progress lines: worker processes let them reach the console
+
+
 class ProgressLog:
     """Progress as log lines when no bar is shown (stdout/stderr not a terminal, ``I2PMAE_PROGRESS=0``):
     one line every ``every`` steps -- by default ~15 lines per run -- and at least every ``max_gap_s``."""
@@ -230,7 +233,7 @@ class ProgressLog:
         self.total = max(int(total_steps), 1)
         self.every = max(int(every), 1) if every else max(math.ceil(self.total / 15), 1)
         self.max_gap_s = max_gap_s
-        self.log = logger or logging.getLogger(LOGGER_NAME)
+        self.log = logger or logging.getLogger(PROGRESS_LOGGER_NAME)
         self.start_step = int(done)
         self.t0 = self.last_t = time.perf_counter()
         self.samples = 0

@@ -84,3 +84,20 @@ def test_teacher_train_never_writes_into_the_package(tmp_path, monkeypatch, caps
     assert main(["teacher", "train", "--corpus", "--steps", "1", "--out", str(target)]) == 1
     assert "inside the installed package" in capsys.readouterr().err
     assert target.stat().st_mtime_ns == before
+
+
+def test_teacher_train_default_data_is_the_builtin_draw_not_the_working_directory(tmp_path, monkeypatch):
+    import i2pmae.data.synth as synth
+    import i2pmae.engine.teacher_train as tt
+
+    seen = {}
+    monkeypatch.setenv("I2PMAE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(synth, "write_synthetic", lambda root, **kw: seen.setdefault("generated", str(root)))
+    monkeypatch.setattr(tt, "train_tiny_teacher", lambda data, out, *a, **kw: (
+        seen.setdefault("trained_on", str(data)),
+        {"weights": out, "log": "x", "test_view_acc": 0.0, "test_multiview_acc": 0.0})[1])
+    assert main(["teacher", "train", "--out", str(tmp_path / "t.safetensors")]) == 0
+    builtin = str(tmp_path / "cache" / "procedural")
+    assert seen == {"generated": builtin, "trained_on": builtin}
+    assert not (tmp_path / "data").exists()

@@ -161,3 +161,31 @@ def test_workers_die_with_a_killed_parent(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_worker_console_shows_tagged_progress_lines_only(tmp_path, monkeypatch, capsys):
+    """Without a terminal, `make demo` must show the workers' progress (tagged by run), not their whole log."""
+    import logging
+
+    import torch
+
+    from i2pmae.engine import experiment
+    from i2pmae.engine.logging import ProgressLog, setup_logging
+
+    monkeypatch.setenv("I2PMAE_PROGRESS", "1")  # restored after the test (the worker sets it to 0)
+    threads = torch.get_num_threads()
+    run = tmp_path / "wo_2d-seed3"
+    run.mkdir()
+    try:
+        experiment._worker_setup(str(run), threads)
+        logging.getLogger("i2pmae").info("details for log.txt only")
+        ProgressLog("pretrain", total_steps=4).update(4, samples=8, loss=0.5)
+        logging.getLogger("i2pmae").warning("a warning")
+        err = capsys.readouterr().err
+    finally:
+        setup_logging(None)
+        torch.set_num_threads(threads)
+    assert "[wo_2d-seed3] pretrain step 4/4: loss 0.5" in err and "a warning" in err
+    assert "details for log.txt only" not in err
+    logged = (run / "log.txt").read_text()
+    assert "details for log.txt only" in logged and "step 4/4" in logged
