@@ -37,7 +37,7 @@ def main() -> None:
     if args.quick:
         args.shapes = min(args.shapes, 8)
     from i2pmae.engine.distributed import init_distributed
-    from i2pmae.engine.teacher_cache import build_teacher_cache
+    from i2pmae.tasks.teacher_cache import build_teacher_cache
 
     ns = argparse.Namespace(teacher_dtype="auto", quick=args.quick, amp="none")
     dist = init_distributed(args.device)

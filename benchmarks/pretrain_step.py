@@ -81,7 +81,7 @@ def write_shapes(root: Path, n: int, points: int = 8192) -> None:
 def write_cache(cfg: dict, out: Path, feature_dim: int = 512, grid: tuple[int, int] = (14, 14)) -> None:
     """A valid teacher cache of the dataset with random maps (real pixels and checksums), via the builder
     with a stand-in teacher that returns random maps of CLIP's shape."""
-    from i2pmae.engine import teacher_cache as tc
+    from i2pmae.tasks import teacher_cache as tc
 
     dim, hw = feature_dim, tuple(grid)
 
@@ -214,7 +214,7 @@ def _worker(path: str, args: dict, root: str, conn) -> None:
     from i2pmae.data.transforms import build_transforms
     from i2pmae.engine.loop import resolve_amp
     from i2pmae.engine.optim import build_optimizer
-    from i2pmae.engine.pretrain import build_pretrain_model
+    from i2pmae.tasks.pretrain import build_pretrain_model
 
     cfg = paper_config(ns, Path(root))
     torch.manual_seed(0)

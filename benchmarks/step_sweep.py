@@ -30,7 +30,7 @@ VARIANTS = ("w/o_2d", "i2p-mae")
 def sweep_config(out: Path, variant: str, seed: int, last_mark: int, teacher_weights: str | None,
                  overrides: list[str]) -> dict:
     from i2pmae.engine.config import apply_overrides, load_config
-    from i2pmae.engine.experiment import variant_config
+    from i2pmae.tasks.experiment import variant_config
 
     data = out / "data"
     cfg = load_config("quickstart", [
@@ -49,8 +49,8 @@ def train(args: argparse.Namespace) -> None:
     import torch
 
     from i2pmae.engine.distributed import DistInfo
-    from i2pmae.engine.experiment import ensure_synthetic_data
-    from i2pmae.engine.pretrain import run_pretrain
+    from i2pmae.tasks.experiment import ensure_synthetic_data
+    from i2pmae.tasks.pretrain import run_pretrain
     from i2pmae.engine.seeding import seed_everything
 
     torch.set_num_threads(args.threads)
@@ -61,7 +61,7 @@ def train(args: argparse.Namespace) -> None:
     run_dir = out / "runs" / f"{args.variant.replace('/', '')}{'-fresh' if args.fresh else ''}-seed{args.seed}"
     run_dir.mkdir(parents=True, exist_ok=True)
     if args.fresh:  # the memorisation test: same size, classes and pose, but new shapes every epoch
-        import i2pmae.engine.pretrain as pretrain
+        import i2pmae.tasks.pretrain as pretrain
         from i2pmae.data.synth import FreshShapes
 
         build = pretrain.build_dataset
@@ -90,7 +90,7 @@ def score(args: argparse.Namespace) -> None:
     from i2pmae.data import build_dataset
     from i2pmae.engine.distributed import DistInfo
     from i2pmae.engine.seeding import seed_everything
-    from i2pmae.engine.svm_eval import build_encoder, probe_encoder, recalibrate_batchnorm
+    from i2pmae.tasks.svm_eval import build_encoder, probe_encoder, recalibrate_batchnorm
 
     torch.set_num_threads(args.threads)
     out = Path(args.out)

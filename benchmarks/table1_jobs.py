@@ -23,7 +23,7 @@ import torch
 
 from i2pmae.engine.config import load_config
 from i2pmae.engine.distributed import DistInfo
-from i2pmae.engine.experiment import ensure_synthetic_data, run_table1
+from i2pmae.tasks.experiment import ensure_synthetic_data, run_table1
 
 
 def timed_table1(cfg: dict, out: Path, seeds: list[int], jobs: int) -> tuple[float, dict]:

@@ -26,8 +26,8 @@ import torch
 
 from i2pmae.engine.config import load_config
 from i2pmae.engine.distributed import DistInfo
-from i2pmae.engine.experiment import ensure_synthetic_data, probe_run, variant_config
-from i2pmae.engine.teacher_cache import build_teacher_cache
+from i2pmae.tasks.experiment import ensure_synthetic_data, probe_run, variant_config
+from i2pmae.tasks.teacher_cache import build_teacher_cache
 
 MODES = ("online", "cache")
 
@@ -37,7 +37,7 @@ def _pretrain(cfg: dict, run_dir: str, seed: int, threads: int) -> float:
     torch.set_num_threads(threads)
     os.environ["I2PMAE_PROGRESS"] = "0"
     from i2pmae.engine.logging import setup_logging
-    from i2pmae.engine.pretrain import run_pretrain
+    from i2pmae.tasks.pretrain import run_pretrain
     from i2pmae.engine.seeding import seed_everything
 
     setup_logging(run_dir)

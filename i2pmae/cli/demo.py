@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from i2pmae.cli.common import overrides_with
     from i2pmae.data import build_dataset
     from i2pmae.engine.config import load_config
-    from i2pmae.engine.experiment import check_recipe, run_table1, table1_markdown
+    from i2pmae.tasks.experiment import check_recipe, run_table1, table1_markdown
     from i2pmae.engine.runs import build_teacher_from_config, load_weights, start_run
     from i2pmae.models import build_model
     from i2pmae.viz.curves import DEMO_LOSS_TERMS, plot_runs

@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     from i2pmae.engine.config import load_config
     from i2pmae.engine.logging import progress_bar, setup_logging
     from i2pmae.engine.seeding import seed_everything
-    from i2pmae.engine.svm_eval import build_encoder
+    from i2pmae.tasks.svm_eval import build_encoder
 
     _check_args(args)
     setup_logging(None)  # skipped files and notes on stderr

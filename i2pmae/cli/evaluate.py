@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from i2pmae.engine.classify import run_evaluate
+    from i2pmae.tasks.classify import run_evaluate
     from i2pmae.engine.runs import start_run
 
     ov = checkpoint_model_overrides(args, args.checkpoint) + overrides_with(args)

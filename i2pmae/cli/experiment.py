@@ -31,7 +31,7 @@ def run_table1(args: argparse.Namespace) -> int:
 
     from i2pmae.cli.common import overrides_with
     from i2pmae.engine.config import load_config
-    from i2pmae.engine.experiment import check_recipe, run_table1
+    from i2pmae.tasks.experiment import check_recipe, run_table1
     from i2pmae.engine.runs import start_run
 
     overrides = overrides_with(args)

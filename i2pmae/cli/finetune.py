@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from i2pmae.engine.classify import run_finetune
+    from i2pmae.tasks.classify import run_finetune
     from i2pmae.engine.runs import start_run
 
     ov = checkpoint_model_overrides(args, args.pretrained, ENCODER_KEYS) + overrides_with(args, pretrained=args.pretrained)

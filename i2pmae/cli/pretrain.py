@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from i2pmae.engine.pretrain import run_pretrain
+    from i2pmae.tasks.pretrain import run_pretrain
     from i2pmae.engine.runs import start_run
 
     ov = overrides_with(args, **{"teacher.name": args.teacher, "teacher.weights": args.teacher_weights})

@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from i2pmae.engine.runs import start_run
-    from i2pmae.engine.segment import run_segment
+    from i2pmae.tasks.segment import run_segment
 
     ov = checkpoint_model_overrides(args, args.pretrained, ENCODER_KEYS) + overrides_with(args, pretrained=args.pretrained)
     cfg, run_dir, dist = start_run(args.config, ov, args.out, args.resume, "segment", args.device)

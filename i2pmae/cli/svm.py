@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from i2pmae.engine.runs import start_run
-    from i2pmae.engine.svm_eval import run_svm
+    from i2pmae.tasks.svm_eval import run_svm
 
     from i2pmae.cli.common import checkpoint_model_overrides  # no -c: the checkpoint's own model config
     ov = checkpoint_model_overrides(args, args.checkpoint) + overrides_with(args)

@@ -38,12 +38,12 @@ def run_train(args: argparse.Namespace) -> int:
     import logging
     from pathlib import Path
 
-    from i2pmae.engine.teacher_train import train_tiny_teacher
+    from i2pmae.tasks.teacher_train import train_tiny_teacher
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     _refuse_package_path(Path(args.out))
     if args.corpus:
-        from i2pmae.engine.teacher_train import train_corpus_teacher
+        from i2pmae.tasks.teacher_train import train_corpus_teacher
 
         if args.data is not None and not (Path(args.data) / "modelnet40_ply_hdf5_2048").is_dir():
             raise FileNotFoundError(f"--data {args.data}: no procedural draw there (make one with "

@@ -1,5 +1,5 @@
 """`i2pmae teacher cache`: run the frozen 2D teacher once over the pre-training shapes (see
-:mod:`i2pmae.engine.teacher_cache`); pre-train from it with ``teacher.cache=DIR``."""
+:mod:`i2pmae.tasks.teacher_cache`); pre-train from it with ``teacher.cache=DIR``."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def run_cache(args: argparse.Namespace) -> int:
 
     from i2pmae.engine.config import load_config
     from i2pmae.engine.distributed import cleanup, init_distributed
-    from i2pmae.engine.teacher_cache import build_teacher_cache
+    from i2pmae.tasks.teacher_cache import build_teacher_cache
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     cfg = load_config(args.config, overrides_with(args, **{"teacher.name": args.teacher,

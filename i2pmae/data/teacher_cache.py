@@ -1,7 +1,7 @@
 """Reading a teacher cache: the frozen 2D model's outputs for every training shape, computed once.
 
 Why: the 2D teacher is frozen, so recomputing its outputs every epoch is waste (it is most of a
-pre-training step's arithmetic).  ``i2pmae teacher cache`` (:mod:`i2pmae.engine.teacher_cache`) runs it
+pre-training step's arithmetic).  ``i2pmae teacher cache`` (:mod:`i2pmae.tasks.teacher_cache`) runs it
 once per shape on the shape's *canonical* cloud (the dataset's epoch-0 draw: a fixed subsample, no
 augmentation) and stores, per shape and view, the feature map (C, h, w) and CLS attention map (h, w) in
 float16 plus every canonical point's pixel in that projection.  Pre-training with ``teacher.cache: DIR``

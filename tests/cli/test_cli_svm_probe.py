@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from helpers_cli import TINY_PRETRAIN, run_cli
-from i2pmae.engine.svm import CV_GRID
+from i2pmae.tasks.svm import CV_GRID
 
 
 def test_svm_cv_reports_the_chosen_c_and_knn(cli_data, tmp_path, capsys):

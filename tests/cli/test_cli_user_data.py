@@ -87,7 +87,7 @@ def test_embed_random_init_is_seeded(cli_data, pretrained_run, tmp_path):
 
 
 def test_embed_unwritable_out_fails_before_the_work(cli_data, tmp_path, capsys, monkeypatch):
-    import i2pmae.engine.svm_eval as svm_eval
+    import i2pmae.tasks.svm_eval as svm_eval
 
     monkeypatch.setattr(svm_eval, "build_encoder", lambda *a, **k: (_ for _ in ()).throw(AssertionError("worked")))
     blocker = tmp_path / "a_file"

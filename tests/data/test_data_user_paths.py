@@ -87,7 +87,7 @@ def test_quickstart_data_generated_in_user_cache_not_cwd(tmp_path, monkeypatch):
 
     import i2pmae.data.synth as synth
     from i2pmae.engine.config import load_config
-    from i2pmae.engine.experiment import ensure_synthetic_data
+    from i2pmae.tasks.experiment import ensure_synthetic_data
 
     def fake_write(root, **kwargs):  # where the shapes would go is what matters here, not the shapes
         Path(root).mkdir(parents=True)

@@ -5,7 +5,7 @@ import json
 import torch
 
 from i2pmae.data.synth import write_synthetic
-from i2pmae.engine.teacher_train import train_tiny_teacher
+from i2pmae.tasks.teacher_train import train_tiny_teacher
 from i2pmae.projection import project_views
 from i2pmae.teachers import build_teacher
 
@@ -51,7 +51,7 @@ import pytest  # noqa: E402
 
 from i2pmae.cli.main import main  # noqa: E402
 from i2pmae.data.synth_corpus import FAMILIES  # noqa: E402
-from i2pmae.engine.teacher_train import train_corpus_teacher  # noqa: E402
+from i2pmae.tasks.teacher_train import train_corpus_teacher  # noqa: E402
 
 
 def test_corpus_teacher_logs_saves_and_loads(tmp_path):
@@ -88,7 +88,7 @@ def test_teacher_train_never_writes_into_the_package(tmp_path, monkeypatch, caps
 
 def test_teacher_train_default_data_is_the_builtin_draw_not_the_working_directory(tmp_path, monkeypatch):
     import i2pmae.data.synth as synth
-    import i2pmae.engine.teacher_train as tt
+    import i2pmae.tasks.teacher_train as tt
 
     seen = {}
     monkeypatch.setenv("I2PMAE_CACHE", str(tmp_path / "cache"))

@@ -10,7 +10,7 @@ def worker(rank: int, world_size: int, port: int, out_dir: str) -> None:
                       WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
     from i2pmae.engine import distributed as d
-    from i2pmae.engine.svm import extract_features
+    from i2pmae.tasks.svm import extract_features
 
     info = d.init_distributed("cpu")
     try:

@@ -7,8 +7,8 @@ import torch
 from i2pmae.data import build_dataset
 from i2pmae.data.teacher_cache import CachedTeacherDataset, TeacherCache, teacher_maps
 from i2pmae.engine.distributed import DistInfo
-from i2pmae.engine.pretrain import build_pretrain_model
-from i2pmae.engine.teacher_cache import build_teacher_cache
+from i2pmae.tasks.pretrain import build_pretrain_model
+from i2pmae.tasks.teacher_cache import build_teacher_cache
 from i2pmae.teachers import build_teacher
 
 from helpers_cache import TINY_TEACHER, guided_config

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from i2pmae.engine.metrics import (SHAPENETPART_PARTS, accuracy, fewshot_summary, part_segmentation_ious,
+from i2pmae.tasks.metrics import (SHAPENETPART_PARTS, accuracy, fewshot_summary, part_segmentation_ious,
                                    summarise_part_ious)
 
 

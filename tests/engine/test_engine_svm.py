@@ -6,7 +6,7 @@ import torch
 from sklearn.svm import SVC
 from torch.utils.data import DataLoader, Dataset
 
-from i2pmae.engine.svm import extract_features, linear_svm_accuracy
+from i2pmae.tasks.svm import extract_features, linear_svm_accuracy
 
 
 def blobs(n_per_class: int, n_classes: int, dim: int, spread: float, seed: int):
@@ -89,7 +89,7 @@ def test_extract_features_batched_no_grad():
 
 import logging  # noqa: E402
 
-from i2pmae.engine.svm import CV_GRID, knn_accuracy, linear_svm_probe, parse_svm_grid, standardize  # noqa: E402
+from i2pmae.tasks.svm import CV_GRID, knn_accuracy, linear_svm_probe, parse_svm_grid, standardize  # noqa: E402
 
 
 def _collapsed(seed: int, n: int = 30):
@@ -180,7 +180,7 @@ def test_parse_svm_grid():
 
 def test_probe_can_recalibrate_batchnorm_without_changing_the_model():
     from i2pmae.engine.distributed import DistInfo
-    from i2pmae.engine.svm_eval import probe_encoder, recalibrate_batchnorm
+    from i2pmae.tasks.svm_eval import probe_encoder, recalibrate_batchnorm
 
     class Net(torch.nn.Module):
         def __init__(self):

@@ -13,7 +13,7 @@ import torch
 
 from i2pmae.cli.main import main
 from i2pmae.engine.distributed import DistInfo
-from i2pmae.engine.experiment import paired_test, resolve_jobs, table1_markdown
+from i2pmae.tasks.experiment import paired_test, resolve_jobs, table1_markdown
 
 
 def _args(out, data, jobs, *extra, seeds="0"):
@@ -66,15 +66,15 @@ def test_resolve_jobs():
         resolve_jobs(0, cpu, runs=6)
 
 
-def test_rerun_reuses_finished_runs_and_refuses_another_recipe(tmp_path, caplog):
+def test_rerun_reuses_finished_runs_and_refuses_another_recipe(tmp_path, capsys):
     data = tmp_path / "data"
     out = tmp_path / "t1"
     assert _table1(out, data, 2) == 0
     first = json.loads((out / "table1.json").read_text())
     stamp = (out / "runs" / "i2p-mae-seed0" / "last.pth").stat().st_mtime_ns
-    with caplog.at_level("INFO", logger="i2pmae"):
-        assert _table1(out, data, 1) == 0
-    assert "already trained" in caplog.text
+    capsys.readouterr()
+    assert _table1(out, data, 1) == 0
+    assert "already trained" in capsys.readouterr().err  # the command's console log
     assert (out / "runs" / "i2p-mae-seed0" / "last.pth").stat().st_mtime_ns == stamp  # not trained again
     assert json.loads((out / "table1.json").read_text())["accuracy"] == first["accuracy"]
     saved = (out / "config.yaml").read_text()
@@ -169,11 +169,13 @@ def test_worker_console_shows_tagged_progress_lines_only(tmp_path, monkeypatch, 
 
     import torch
 
-    from i2pmae.engine import experiment
-    from i2pmae.engine.logging import ProgressLog, setup_logging
+    from i2pmae.tasks import experiment
+    from i2pmae.engine.logging import ProgressLog
 
     monkeypatch.setenv("I2PMAE_PROGRESS", "1")  # restored after the test (the worker sets it to 0)
     threads = torch.get_num_threads()
+    logger = logging.getLogger("i2pmae")
+    saved = (list(logger.handlers), logger.propagate, logger.level)
     run = tmp_path / "wo_2d-seed3"
     run.mkdir()
     try:
@@ -183,7 +185,11 @@ def test_worker_console_shows_tagged_progress_lines_only(tmp_path, monkeypatch, 
         logging.getLogger("i2pmae").warning("a warning")
         err = capsys.readouterr().err
     finally:
-        setup_logging(None)
+        for handler in list(logger.handlers):  # the worker's handlers point at this test's stderr and tmp_path
+            if handler not in saved[0]:
+                logger.removeHandler(handler)
+                handler.close()
+        logger.handlers[:], logger.propagate, logger.level = saved
         torch.set_num_threads(threads)
     assert "[wo_2d-seed3] pretrain step 4/4: loss 0.5" in err and "a warning" in err
     assert "details for log.txt only" not in err

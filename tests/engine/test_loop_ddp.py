@@ -34,7 +34,7 @@ def _worker(rank: int, world: int, port: int, cfg: dict, run_dir: str) -> None:
     import torch.distributed as tdist
 
     from i2pmae.engine.distributed import cleanup, init_distributed
-    from i2pmae.engine.pretrain import run_pretrain
+    from i2pmae.tasks.pretrain import run_pretrain
     from i2pmae.engine.seeding import seed_everything
 
     dist = init_distributed("cpu")
@@ -71,7 +71,7 @@ def test_ddp_two_ranks_match_single_process_accumulation(tmp_path):
     assert len(ddp_losses) == STEPS
 
     from i2pmae.engine.distributed import init_distributed
-    from i2pmae.engine.pretrain import run_pretrain
+    from i2pmae.tasks.pretrain import run_pretrain
     from i2pmae.engine.seeding import seed_everything
 
     for step in range(1, STEPS + 1):

@@ -5,7 +5,7 @@ import copy
 import torch
 
 from i2pmae.engine.distributed import init_distributed
-from i2pmae.engine.pretrain import run_pretrain
+from i2pmae.tasks.pretrain import run_pretrain
 from i2pmae.engine.seeding import seed_everything
 
 from helpers_loop import tiny_pretrain_config, write_shapenet55

@@ -5,7 +5,7 @@ import pytest
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.svm import SVC
 
-from i2pmae.engine.svm import CV_GRID, choose_c_by_cv, linear_svm_accuracy, parse_svm_c
+from i2pmae.tasks.svm import CV_GRID, choose_c_by_cv, linear_svm_accuracy, parse_svm_c
 
 
 def _blobs(n, seed, scale):

@@ -9,9 +9,9 @@ import torch.multiprocessing as mp
 from i2pmae.data import build_dataset
 from i2pmae.data.teacher_cache import CachedTeacherDataset, TeacherCache, teacher_maps
 from i2pmae.engine.distributed import init_distributed
-from i2pmae.engine.pretrain import build_pretrain_model, run_pretrain
+from i2pmae.tasks.pretrain import build_pretrain_model, run_pretrain
 from i2pmae.engine.seeding import seed_everything
-from i2pmae.engine.teacher_cache import build_teacher_cache
+from i2pmae.tasks.teacher_cache import build_teacher_cache
 
 from helpers_cache import guided_config
 from helpers_loop import write_shapenet55

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from i2pmae.engine.runs import load_weights
-from i2pmae.engine.svm_eval import build_encoder
+from i2pmae.tasks.svm_eval import build_encoder
 from i2pmae.models import build_model
 from i2pmae.models.point_m2ae import is_point_m2ae_pretrain, m2ae_concat_pool
 

@@ -10,7 +10,7 @@ import torch
 from i2pmae.data import build_dataset
 from i2pmae.data.teacher_cache import CachedTeacherDataset, TeacherCache
 from i2pmae.engine.runs import build_teacher_from_config
-from i2pmae.engine.teacher_cache import build_teacher_cache, open_cache_for_run
+from i2pmae.tasks.teacher_cache import build_teacher_cache, open_cache_for_run
 from i2pmae.projection import project_views
 
 from helpers_cache import guided_config

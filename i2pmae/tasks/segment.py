@@ -19,9 +19,9 @@ from i2pmae.data import build_dataset
 from i2pmae.data.transforms import build_transforms
 from i2pmae.engine.distributed import DistInfo, all_gather_tensors
 from i2pmae.engine.loop import Task, move_batch, train
-from i2pmae.engine.metrics import part_segmentation_ious, summarise_part_ious
-from i2pmae.engine.classify import build_classifier
-from i2pmae.engine.svm_eval import evaluating, shard_loader, unwrap
+from i2pmae.tasks.metrics import part_segmentation_ious, summarise_part_ious
+from i2pmae.tasks.classify import build_classifier
+from i2pmae.tasks.svm_eval import evaluating, shard_loader, unwrap
 
 log = logging.getLogger("i2pmae")
 

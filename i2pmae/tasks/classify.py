@@ -24,9 +24,9 @@ from i2pmae.data.paths import check_data_paths
 from i2pmae.data.transforms import ScaleAndTranslate, build_transforms
 from i2pmae.engine.distributed import DistInfo, all_gather_tensors
 from i2pmae.engine.loop import Task, move_batch, train
-from i2pmae.engine.metrics import fewshot_summary
+from i2pmae.tasks.metrics import fewshot_summary
 from i2pmae.engine.runs import load_weights
-from i2pmae.engine.svm_eval import evaluating, shard_loader, unwrap
+from i2pmae.tasks.svm_eval import evaluating, shard_loader, unwrap
 from i2pmae.models import build_model
 from i2pmae.ops import farthest_point_sample, index_points
 

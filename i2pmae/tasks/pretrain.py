@@ -26,9 +26,9 @@ from i2pmae.data.transforms import build_transforms
 from i2pmae.engine.distributed import DistInfo
 from i2pmae.engine.loop import Task, train
 from i2pmae.engine.runs import build_teacher_from_config
-from i2pmae.engine.svm import parse_svm_c
-from i2pmae.engine.svm_eval import svm_accuracy
-from i2pmae.engine.teacher_cache import open_cache_for_run
+from i2pmae.tasks.svm import parse_svm_c
+from i2pmae.tasks.svm_eval import svm_accuracy
+from i2pmae.tasks.teacher_cache import open_cache_for_run
 from i2pmae.models import build_model
 
 log = logging.getLogger("i2pmae")

@@ -25,11 +25,11 @@ import torch
 
 from i2pmae.data import build_dataset
 from i2pmae.engine.distributed import DistInfo
-from i2pmae.engine.pretrain import run_pretrain
+from i2pmae.tasks.pretrain import run_pretrain
 from i2pmae.engine.runs import build_teacher_from_config
 from i2pmae.engine.seeding import seed_everything
-from i2pmae.engine.svm import KNN_K, linear_svm_probe, parse_svm_c, parse_svm_grid
-from i2pmae.engine.svm_eval import build_encoder, parse_standardize, probe_encoder, shard_loader
+from i2pmae.tasks.svm import KNN_K, linear_svm_probe, parse_svm_c, parse_svm_grid
+from i2pmae.tasks.svm_eval import build_encoder, parse_standardize, probe_encoder, shard_loader
 
 log = logging.getLogger("i2pmae")
 

@@ -10,7 +10,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from i2pmae.engine.distributed import DistInfo
-from i2pmae.engine.svm import KNN_K, extract_features, linear_svm_probe, parse_svm_c
+from i2pmae.tasks.svm import KNN_K, extract_features, linear_svm_probe, parse_svm_c
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -82,7 +82,7 @@ def batchnorm_restored(model: nn.Module) -> Iterator[None]:
 def probe_encoder(model: nn.Module, train_set: Dataset, test_set: Dataset, opts: dict[str, Any] | None,
                   dist: DistInfo, name: str = "encoder") -> dict[str, Any]:
     """Linear-SVM and k-NN accuracy (%) of the encoder's features, and the SVM's C (see
-    :func:`i2pmae.engine.svm.linear_svm_probe`); ``opts`` is the config's ``svm`` section."""
+    :func:`i2pmae.tasks.svm.linear_svm_probe`); ``opts`` is the config's ``svm`` section."""
     opts = opts or {}
     if parse_flag(opts.get("recalibrate_bn"), "svm.recalibrate_bn"):
         with batchnorm_restored(model):
