@@ -6,9 +6,9 @@ checkpoint at step s is then a fair "s-step" model, and all marks share one sche
 at each mark (``train.max_steps``), copies ``last.pth`` to ``step{s}.pth`` and resumes, which the
 loop guarantees is bit-identical to an uninterrupted run.
 
-    python benchmarks/step_sweep.py train --variant w/o_2d --seed 0 --out /work/h15_runs/sweep
-    python benchmarks/step_sweep.py score --out /work/h15_runs/sweep   # both probes, every checkpoint
-    python benchmarks/step_sweep.py plot --out /work/h15_runs/sweep    # accuracy_vs_steps.png + .md
+    python benchmarks/step_sweep.py train --variant w/o_2d --seed 0 --out runs/step_sweep
+    python benchmarks/step_sweep.py score --out runs/step_sweep   # both probes, every checkpoint
+    python benchmarks/step_sweep.py plot --out runs/step_sweep    # accuracy_vs_steps.png + .md
 
 The dev draw is ``i2pmae data synth --seed 1`` (same sizes as the quickstart), written to
 ``OUT/data`` on first use; nothing here touches the reported test split.
@@ -163,7 +163,7 @@ def plot(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("action", choices=("train", "score", "plot"))
-    p.add_argument("--out", default="/work/h15_runs/sweep")
+    p.add_argument("--out", default="runs/step_sweep")
     p.add_argument("--variant", choices=VARIANTS, default="w/o_2d")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--seeds", default="0,1,2", help="score: random-init seeds")
