@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -28,18 +27,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-
-@pytest.fixture(autouse=True)
-def close_run_logs():
-    """Each command points the `i2pmae` logger at its run's log.txt and at this test's captured stderr;
-    afterwards those handlers are closed so later tests (of other areas) do not write to closed streams."""
-    yield
-    logger = logging.getLogger("i2pmae")
-    for handler in list(logger.handlers):
-        if getattr(handler, "_i2pmae_handler", False):  # the tag i2pmae.engine.logging.setup_logging sets
-            logger.removeHandler(handler)
-            handler.close()
 
 
 @pytest.fixture(scope="session")
