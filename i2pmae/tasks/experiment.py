@@ -57,11 +57,6 @@ def ensure_synthetic_data(cfg: dict) -> Path:
 
 
 @torch.no_grad()
-def teacher_svm_accuracy(cfg: dict, dist: DistInfo) -> float:
-    """SVM accuracy (%) on the teacher's multi-view features (see :func:`teacher_probe`)."""
-    return teacher_probe(cfg, dist)["svm_acc"]
-
-
 def teacher_probe(cfg: dict, dist: DistInfo) -> dict[str, Any]:
     """Both probes on the teacher's multi-view features: per view, mean of its patch features; views
     concatenated; the config's ``svm`` options (C or cv, grid, standardize)."""
@@ -197,11 +192,6 @@ def probe_run(cfg: dict, variant: str, seed: int, run_dir: str | None, dist: Dis
     ckpt = None if run_dir is None else str(Path(run_dir) / "last.pth")
     encoder = build_encoder(cfg["model"], ckpt).to(dist.device)
     return probe_encoder(encoder, train_set, test_set, cfg.get("svm"), dist, name=f"seed {seed} {variant}")
-
-
-def random_init_accuracy(cfg: dict, seed: int, dist: DistInfo, datasets: tuple | None = None) -> float:
-    """(a): linear-SVM accuracy of the encoder as ``seed`` initialises it."""
-    return probe_run(cfg, "random_init", seed, None, dist, datasets)["svm_acc"]
 
 
 def _probe_job(cfg: dict, variant: str, seed: int, run_dir: str | None, threads: int) -> dict[str, Any]:
