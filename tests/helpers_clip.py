@@ -17,6 +17,26 @@ TINY = dict(vision_width=128, vision_layers=2, patch=16, image=224, text_width=6
             context=77, embed=32)
 
 
+def clip_resblocks(rnd, prefix: str, width: int, layers: int) -> dict[str, torch.Tensor]:
+    """Random tensors of ``layers`` OpenAI CLIP residual blocks under ``prefix`` (``rnd(*shape, std, mean)`` draws)."""
+    out = {}
+    for i in range(layers):
+        p = f"{prefix}resblocks.{i}."
+        out.update({
+            p + "ln_1.weight": rnd(width, std=0.1, mean=1.0), p + "ln_1.bias": rnd(width, std=0.1),
+            p + "attn.in_proj_weight": rnd(3 * width, width, std=2 / math.sqrt(width)),
+            p + "attn.in_proj_bias": rnd(3 * width, std=0.1),
+            p + "attn.out_proj.weight": rnd(width, width, std=1 / math.sqrt(width)),
+            p + "attn.out_proj.bias": rnd(width, std=0.1),
+            p + "ln_2.weight": rnd(width, std=0.1, mean=1.0), p + "ln_2.bias": rnd(width, std=0.1),
+            p + "mlp.c_fc.weight": rnd(4 * width, width, std=1 / math.sqrt(width)),
+            p + "mlp.c_fc.bias": rnd(4 * width, std=0.1),
+            p + "mlp.c_proj.weight": rnd(width, 4 * width, std=1 / math.sqrt(4 * width)),
+            p + "mlp.c_proj.bias": rnd(width, std=0.1),
+        })
+    return out
+
+
 def clip_state_dict(seed: int = 0, dtype: torch.dtype = torch.float32, vision_width=128, vision_layers=2, patch=16,
                     image=224, text_width=64, text_layers=2, context=77, embed=32) -> dict[str, torch.Tensor]:
     """Random tensors under OpenAI CLIP's names, both towers (heads = width / 64, as OpenAI's)."""
@@ -25,23 +45,6 @@ def clip_state_dict(seed: int = 0, dtype: torch.dtype = torch.float32, vision_wi
     def rnd(*shape, std=1.0, mean=0.0):
         return (torch.randn(*shape, generator=g) * std + mean).to(dtype)
 
-    def blocks(prefix: str, width: int, layers: int) -> dict[str, torch.Tensor]:
-        out = {}
-        for i in range(layers):
-            p = f"{prefix}resblocks.{i}."
-            out.update({
-                p + "ln_1.weight": rnd(width, std=0.1, mean=1.0), p + "ln_1.bias": rnd(width, std=0.1),
-                p + "attn.in_proj_weight": rnd(3 * width, width, std=2 / math.sqrt(width)),
-                p + "attn.in_proj_bias": rnd(3 * width, std=0.1),
-                p + "attn.out_proj.weight": rnd(width, width, std=1 / math.sqrt(width)),
-                p + "attn.out_proj.bias": rnd(width, std=0.1),
-                p + "ln_2.weight": rnd(width, std=0.1, mean=1.0), p + "ln_2.bias": rnd(width, std=0.1),
-                p + "mlp.c_fc.weight": rnd(4 * width, width, std=1 / math.sqrt(width)),
-                p + "mlp.c_fc.bias": rnd(4 * width, std=0.1),
-                p + "mlp.c_proj.weight": rnd(width, 4 * width, std=1 / math.sqrt(4 * width)),
-                p + "mlp.c_proj.bias": rnd(width, std=0.1),
-            })
-        return out
 
     n = (image // patch) ** 2 + 1
     sd = {
@@ -61,8 +64,8 @@ def clip_state_dict(seed: int = 0, dtype: torch.dtype = torch.float32, vision_wi
         "input_resolution": torch.tensor(image), "context_length": torch.tensor(context),
         "vocab_size": torch.tensor(VOCAB),
     }
-    sd.update(blocks("visual.transformer.", vision_width, vision_layers))
-    sd.update(blocks("transformer.", text_width, text_layers))
+    sd.update(clip_resblocks(rnd, "visual.transformer.", vision_width, vision_layers))
+    sd.update(clip_resblocks(rnd, "transformer.", text_width, text_layers))
     return sd
 
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from helpers_clip import save_torchscript  # OpenAI-style TorchScript archives
+from helpers_clip import clip_resblocks, save_torchscript  # OpenAI-format blocks and archives
 
 # Tiny timm architectures per teacher family (random weights; no downloads).
 TINY_VIT = dict(depth=2, embed_dim=64, num_heads=4)
@@ -75,20 +75,7 @@ def openai_clip_state_dict(width=64, layers=2, heads=4, patch=16, image=224, out
         "logit_scale": rnd(()),
         "input_resolution": torch.tensor(image),
     }
-    for i in range(layers):
-        p = f"visual.transformer.resblocks.{i}."
-        sd.update({
-            p + "ln_1.weight": rnd(width, std=0.1, mean=1.0), p + "ln_1.bias": rnd(width, std=0.1),
-            p + "attn.in_proj_weight": rnd(3 * width, width, std=2 / math.sqrt(width)),
-            p + "attn.in_proj_bias": rnd(3 * width, std=0.1),
-            p + "attn.out_proj.weight": rnd(width, width, std=1 / math.sqrt(width)),
-            p + "attn.out_proj.bias": rnd(width, std=0.1),
-            p + "ln_2.weight": rnd(width, std=0.1, mean=1.0), p + "ln_2.bias": rnd(width, std=0.1),
-            p + "mlp.c_fc.weight": rnd(4 * width, width, std=1 / math.sqrt(width)),
-            p + "mlp.c_fc.bias": rnd(4 * width, std=0.1),
-            p + "mlp.c_proj.weight": rnd(width, 4 * width, std=1 / math.sqrt(4 * width)),
-            p + "mlp.c_proj.bias": rnd(width, std=0.1),
-        })
+    sd.update(clip_resblocks(rnd, "visual.transformer.", width, layers))
     return sd
 
 
