@@ -29,7 +29,7 @@ from i2pmae.tasks.pretrain import run_pretrain
 from i2pmae.engine.runs import build_teacher_from_config
 from i2pmae.engine.seeding import seed_everything
 from i2pmae.tasks.svm import KNN_K, linear_svm_probe, parse_svm_c, parse_svm_grid
-from i2pmae.tasks.svm_eval import build_encoder, parse_standardize, probe_encoder, shard_loader
+from i2pmae.tasks.svm_eval import build_encoder, parse_flag, parse_standardize, probe_encoder, shard_loader
 
 log = logging.getLogger("i2pmae")
 
@@ -191,6 +191,7 @@ def probe_run(cfg: dict, variant: str, seed: int, run_dir: str | None, dist: Dis
     seed_everything(seed)
     ckpt = None if run_dir is None else str(Path(run_dir) / "last.pth")
     encoder = build_encoder(cfg["model"], ckpt).to(dist.device)
+    log.info("seed %d %s: probing (linear SVM and %d-NN)", seed, variant, KNN_K)
     return probe_encoder(encoder, train_set, test_set, cfg.get("svm"), dist, name=f"seed {seed} {variant}")
 
 
@@ -282,6 +283,7 @@ def summarise(seeds: list[int], scores: dict, cfg: dict, runs: dict, teacher: di
     return {
         "seeds": seeds, "C": setting, "grid": list(parse_svm_grid(opts.get("grid"))) if setting == "cv" else None,
         "standardize": parse_standardize(opts.get("standardize")), "knn_k": KNN_K,
+        "recalibrate_bn": parse_flag(opts.get("recalibrate_bn"), "svm.recalibrate_bn"),
         "accuracy": acc, "knn": knn,
         "C_chosen": {k: [scores[(k, s)]["C"] for s in seeds] for k in VARIANTS},
         "C_at_edge": {k: [scores[(k, s)]["C_at_edge"] for s in seeds] for k in VARIANTS},
@@ -409,7 +411,10 @@ def table1_markdown(summary: dict) -> str:
         c_text = f"C={c}"
     scaling = "features standardised with training-split statistics" if summary.get("standardize") else \
         "raw features (no scaling)"
+    bn = ("BatchNorm running statistics re-estimated on the training split's clouds before both probes, for every "
+          "encoder (the saved model is unchanged)" if summary.get("recalibrate_bn") else
+          "BatchNorm running statistics as saved in each checkpoint")
     lines.append(f"SVM: sklearn linear SVC, {c_text}; {scaling}. {k}-NN: cosine similarity of features centred "
-                 "on the training mean, majority vote (parameter-free). Last checkpoint of each run (nothing "
-                 "selected on the test split); std is the population std (numpy default).")
+                 f"on the training mean, majority vote (parameter-free). {bn}. Last checkpoint of each run "
+                 "(nothing selected on the test split); std is the population std (numpy default).")
     return "\n".join(lines) + "\n"

@@ -206,3 +206,37 @@ def test_probe_can_recalibrate_batchnorm_without_changing_the_model():
     torch.testing.assert_close(net.bn.running_var, raw.var(0, unbiased=True))
     with pytest.raises(ValueError, match="svm.recalibrate_bn"):
         probe_encoder(net, data, data, {"C": 1.0, "recalibrate_bn": "yes"}, DistInfo())
+
+
+def test_recalibrated_probe_does_not_depend_on_the_saved_running_statistics():
+    """Issue #15: the quickstart's probe re-estimates BatchNorm statistics, so two copies of one encoder whose
+    running statistics differ (e.g. a young EMA still holding its initial variance 1) give the same features;
+    with the statistics as saved, they do not."""
+    from i2pmae.engine.distributed import DistInfo
+    from i2pmae.models import build_model
+    from i2pmae.tasks.svm_eval import batchnorm_restored, encode_dataset, recalibrate_batchnorm
+
+    torch.manual_seed(0)
+    enc = build_model({"name": "I2PMAE", "num_groups": [16, 8, 4], "group_sizes": [4, 4, 4],
+                       "encoder_dims": [16, 32, 32], "embed_widths": [8, 8, 16], "encoder_depths": [1, 1, 1],
+                       "num_heads": 2, "decoder_dims": [32], "decoder_depths": [1], "masking": "random",
+                       "fusion": "none"})
+    data = Clouds(12)
+    data.points = torch.randn(12, 64, 3, generator=torch.Generator().manual_seed(1)) * 0.5
+    bns = [m for m in enc.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+    assert len(bns) == 6
+
+    def features(recalibrate: bool) -> torch.Tensor:
+        with batchnorm_restored(enc):
+            if recalibrate:
+                recalibrate_batchnorm(enc, data, DistInfo(), {"batch_size": 5})
+            return encode_dataset(enc, data, DistInfo(), {"batch_size": 5})[0]
+
+    fresh_saved, fresh_recal = features(False), features(True)
+    with torch.no_grad():  # three EMA updates' worth of drift: the state a 3-step checkpoint is saved with
+        for bn in bns:
+            bn.running_mean.add_(0.3 * torch.randn_like(bn.running_mean))
+            bn.running_var.mul_(0.73)
+    drifted_saved, drifted_recal = features(False), features(True)
+    torch.testing.assert_close(drifted_recal, fresh_recal, rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(drifted_saved, fresh_saved, rtol=1e-3, atol=1e-4)
