@@ -7,8 +7,10 @@ Its running variance starts at 1 and an exponential moving average (momentum 0.1
 0.9^n of that 1 after n training-mode batches: 0.73 after 3, 5e-4 after 72, 2.5e-7 after 144.  While the
 residue dominates the true variance, eval mode scales that layer's output down by up to ~300x, which
 changes the encoder's features, and the linear probe rises from ~80% to ~95% *without any learning*;
-once the residue has decayed (~150 batches) the score falls back.  Re-estimating the statistics on the
-probe's training split (``svm.recalibrate_bn``, a cumulative average) removes the dependence.
+once the residue has decayed (~150 batches) the score falls back.  Dividing the residue out
+(``svm.bn_statistics: debiased``, the probes' default) or re-estimating the statistics on the probe's
+training split (``recalibrated``) removes the dependence; every EMA state is probed both as saved and
+debiased.
 
     python benchmarks/bn_artefact.py --out runs/step_sweep    # the dev draw of benchmarks/step_sweep.py
 
@@ -43,11 +45,12 @@ def main(argv: list[str] | None = None) -> None:
     from i2pmae.engine.distributed import DistInfo
     from i2pmae.engine.seeding import seed_everything
     from i2pmae.tasks.experiment import ensure_synthetic_data
-    from i2pmae.tasks.svm_eval import batchnorm_restored, build_encoder, probe_encoder, recalibrate_batchnorm
+    from i2pmae.tasks.svm_eval import (batchnorm_restored, build_encoder, debias_batchnorm, probe_encoder,
+                                       recalibrate_batchnorm)
     from step_sweep import sweep_config
 
     torch.set_num_threads(args.threads)
-    cfg = sweep_config(Path(args.out), "w/o_2d", 0, MARKS[-1], None, ["svm.recalibrate_bn=false"])
+    cfg = sweep_config(Path(args.out), "w/o_2d", 0, MARKS[-1], None, ["svm.bn_statistics=saved"])
     ensure_synthetic_data(cfg)
     sets = build_dataset(cfg["data"]["svm"], "train"), build_dataset(cfg["data"]["svm"], "test")
     rows = []
@@ -88,6 +91,10 @@ def main(argv: list[str] | None = None) -> None:
             for bn in bns:
                 bn.eval()
             probe(f"EMA after {mark} batches", mark)
+            if not args.per_layer and mark > 0:
+                with batchnorm_restored(enc):
+                    debias_batchnorm(enc)
+                    probe(f"EMA after {mark} batches, debiased", mark)
             if mark == 72:
                 ema72 = [{k: v.clone() for k, v in bn.named_buffers()} for bn in bns]
 

@@ -10,10 +10,11 @@ loop guarantees is bit-identical to an uninterrupted run.
     python benchmarks/step_sweep.py score --out runs/step_sweep   # both probes, every checkpoint
     python benchmarks/step_sweep.py plot --out runs/step_sweep    # accuracy_vs_steps.png + .md
 
-The quickstart's probe re-estimates BatchNorm statistics on the probe's training split
-(``svm.recalibrate_bn: true``); ``score ... svm.recalibrate_bn=false`` scores the checkpoints with the
-running statistics they were saved with instead (``scores_running_stats.jsonl``), the probe that showed
-a peak at 36-72 steps: an artefact of the running variance's initial value, see ``bn_artefact.py``.
+The quickstart's probe debiases BatchNorm running statistics (``svm.bn_statistics: debiased``) and
+writes ``scores.jsonl``; ``score ... svm.bn_statistics=saved`` (or ``recalibrated``) scores the same
+checkpoints another way into ``scores_saved.jsonl`` (``scores_recalibrated.jsonl``). With the statistics
+as saved, accuracy peaks at 36-72 steps and falls by 144: the moving averages' initial value, not
+learning (``bn_artefact.py``).
 
 The dev draw is ``i2pmae data synth --seed 1`` (same sizes as the quickstart), written to
 ``OUT/data`` on first use; nothing here touches the reported test split.
@@ -95,15 +96,15 @@ def score(args: argparse.Namespace) -> None:
     from i2pmae.data import build_dataset
     from i2pmae.engine.distributed import DistInfo
     from i2pmae.engine.seeding import seed_everything
-    from i2pmae.tasks.svm_eval import build_encoder, parse_flag, probe_encoder
+    from i2pmae.tasks.svm_eval import build_encoder, parse_bn_statistics, probe_encoder
 
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     cfg = sweep_config(out, "w/o_2d", 0, MARKS[-1], None, args.overrides)
     svm_cfg = cfg["data"]["svm"]
     sets = build_dataset(svm_cfg, "train"), build_dataset(svm_cfg, "test")
-    recalibrated = parse_flag(cfg["svm"].get("recalibrate_bn"), "svm.recalibrate_bn")
-    name = "scores" + ("" if recalibrated else "_running_stats") + ("_masked" if args.masked_features else "")
+    how = parse_bn_statistics(cfg["svm"].get("bn_statistics"))
+    name = "scores" + ("" if how == "debiased" else f"_{how}") + ("_masked" if args.masked_features else "")
     results_path = out / f"{name}.jsonl"
     done = set()
     if results_path.is_file():
@@ -158,8 +159,9 @@ def plot(args: argparse.Namespace) -> None:
     from i2pmae.viz.curves import plot_accuracy_vs_steps
 
     out = Path(args.out)
-    for name, suffix, title in (("scores", "", "BatchNorm statistics re-estimated on the probe's data"),
-                                ("scores_running_stats", "_running_stats", "running statistics as saved")):
+    for name, suffix, title in (("scores", "", "BatchNorm statistics debiased"),
+                                ("scores_saved", "_saved", "BatchNorm statistics as saved"),
+                                ("scores_recalibrated", "_recalibrated", "BatchNorm statistics re-estimated")):
         if not (out / f"{name}.jsonl").is_file():
             continue
         rows = [json.loads(line) for line in (out / f"{name}.jsonl").read_text().splitlines()]

@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     from i2pmae.engine.config import load_config
     from i2pmae.engine.logging import progress_bar, setup_logging
     from i2pmae.engine.seeding import seed_everything
-    from i2pmae.tasks.svm_eval import build_encoder
+    from i2pmae.tasks.svm_eval import build_encoder, debias_batchnorm
 
     _check_args(args)
     setup_logging(None)  # skipped files and notes on stderr
@@ -111,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     npoints = args.npoints or int((cfg.get("data") or {}).get("npoints") or 2048)
     model = build_encoder(cfg["model"], None if args.random_init else args.checkpoint).to(device).eval()
+    debias_batchnorm(model)  # a short run's BatchNorm statistics without their initial value (as the probes do)
     policy = BadFilePolicy(args.on_bad_file, context="embed")
     feats, kept = [], []
     with torch.no_grad(), progress_bar(total=len(files), desc="embed", unit="file") as bar:

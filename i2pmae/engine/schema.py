@@ -68,7 +68,7 @@ SCHEMA: dict[str, Any] = {
         "num_workers": "int",
         "grid": "list|null",  # engineer C (issue 15): the C values cv chooses from
         "standardize": "bool|null",
-        "recalibrate_bn": "bool|null",  # engineer C (issue 15): BatchNorm statistics re-estimated before probing
+        "bn_statistics": "str|null",  # issue 15: debiased (default) | saved | recalibrated, see tasks/svm_eval
     },
     "evaluate": {"votes": "int", "vote_repeats": "int", "batch_size": "int"},
     "fewshot": {"settings": "list", "folds": "list"},

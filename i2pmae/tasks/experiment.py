@@ -29,7 +29,8 @@ from i2pmae.tasks.pretrain import run_pretrain
 from i2pmae.engine.runs import build_teacher_from_config
 from i2pmae.engine.seeding import seed_everything
 from i2pmae.tasks.svm import KNN_K, linear_svm_probe, parse_svm_c, parse_svm_grid
-from i2pmae.tasks.svm_eval import build_encoder, parse_flag, parse_standardize, probe_encoder, shard_loader
+from i2pmae.tasks.svm_eval import (build_encoder, parse_bn_statistics, parse_standardize, probe_encoder,
+                                   shard_loader)
 
 log = logging.getLogger("i2pmae")
 
@@ -283,7 +284,7 @@ def summarise(seeds: list[int], scores: dict, cfg: dict, runs: dict, teacher: di
     return {
         "seeds": seeds, "C": setting, "grid": list(parse_svm_grid(opts.get("grid"))) if setting == "cv" else None,
         "standardize": parse_standardize(opts.get("standardize")), "knn_k": KNN_K,
-        "recalibrate_bn": parse_flag(opts.get("recalibrate_bn"), "svm.recalibrate_bn"),
+        "bn_statistics": parse_bn_statistics(opts.get("bn_statistics")),
         "accuracy": acc, "knn": knn,
         "C_chosen": {k: [scores[(k, s)]["C"] for s in seeds] for k in VARIANTS},
         "C_at_edge": {k: [scores[(k, s)]["C_at_edge"] for s in seeds] for k in VARIANTS},
@@ -411,9 +412,10 @@ def table1_markdown(summary: dict) -> str:
         c_text = f"C={c}"
     scaling = "features standardised with training-split statistics" if summary.get("standardize") else \
         "raw features (no scaling)"
-    bn = ("BatchNorm running statistics re-estimated on the training split's clouds before both probes, for every "
-          "encoder (the saved model is unchanged)" if summary.get("recalibrate_bn") else
-          "BatchNorm running statistics as saved in each checkpoint")
+    bn = {"debiased": "BatchNorm running statistics as saved, without their initial value's share (debiased)",
+          "saved": "BatchNorm running statistics as saved in each checkpoint",
+          "recalibrated": "BatchNorm running statistics re-estimated on the training split's clouds",
+          }.get(summary.get("bn_statistics") or "saved")
     lines.append(f"SVM: sklearn linear SVC, {c_text}; {scaling}. {k}-NN: cosine similarity of features centred "
                  f"on the training mean, majority vote (parameter-free). {bn}. Last checkpoint of each run "
                  "(nothing selected on the test split); std is the population std (numpy default).")

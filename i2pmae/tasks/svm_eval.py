@@ -68,7 +68,7 @@ def parse_standardize(value: Any) -> bool:
 @contextmanager
 def batchnorm_restored(model: nn.Module) -> Iterator[None]:
     """Every BatchNorm's running statistics come back afterwards (a probe must not change the model)."""
-    bns = [mod for mod in unwrap(model).modules() if isinstance(mod, nn.modules.batchnorm._BatchNorm)]
+    bns = _batchnorms(model)
     saved = [{k: v.clone() for k, v in bn.named_buffers()} for bn in bns]
     try:
         yield
@@ -79,21 +79,72 @@ def batchnorm_restored(model: nn.Module) -> Iterator[None]:
                     getattr(bn, k).copy_(v)
 
 
+BN_STATISTICS = ("debiased", "saved", "recalibrated")
+
+
+def parse_bn_statistics(value: Any) -> str:
+    """``svm.bn_statistics``: which BatchNorm running statistics the probes use (null = debiased)."""
+    if value is None:
+        return "debiased"
+    if value not in BN_STATISTICS:
+        raise ValueError(f"svm.bn_statistics must be one of {', '.join(BN_STATISTICS)}; received {value!r}")
+    return str(value)
+
+
+@torch.no_grad()
+def debias_batchnorm(model: nn.Module) -> int:
+    """Remove their initial values' share (mean 0, variance 1) from every BatchNorm's moving averages; returns
+    how many layers changed.
+
+    After n updates with momentum m a running statistic still holds (1 - m)^n of its initial value: 0.73
+    after 3 updates, 5e-4 after 72.  When a layer's inputs vary less than that (the first token-embedding
+    BatchNorm's do, ~5e-6, below eps), eval mode misreads a short run, and random weights that never learned
+    probe at ~95% instead of ~79% (issue #15, ``benchmarks/bn_artefact.py``).  Dividing the rest by
+    1 - (1 - m)^n leaves the moving average of the batches the layer actually saw, the same bias
+    correction Adam applies; after a few hundred updates it changes nothing.  The float32 buffers stored the
+    sum rounded to ~6e-8 of the residue, so a variance far below it comes back only approximately (a few
+    percent at 3 updates and a variance of 5e-6; exact once the residue has shrunk).
+    """
+    changed = 0
+    for bn in _batchnorms(model):
+        if bn.momentum is None or bn.running_var is None:
+            continue  # momentum None: a cumulative average, which holds no initial value
+        residue = (1.0 - float(bn.momentum)) ** int(bn.num_batches_tracked)
+        if int(bn.num_batches_tracked) == 0 or residue < 1e-12:
+            continue
+        mean, var = bn.running_mean.double(), bn.running_var.double()
+        bn.running_mean.copy_(mean / (1.0 - residue))
+        bn.running_var.copy_(((var - residue) / (1.0 - residue)).clamp_min(0.0))
+        changed += 1
+    return changed
+
+
 def probe_encoder(model: nn.Module, train_set: Dataset, test_set: Dataset, opts: dict[str, Any] | None,
                   dist: DistInfo, name: str = "encoder") -> dict[str, Any]:
     """Linear-SVM and k-NN accuracy (%) of the encoder's features, and the SVM's C (see
-    :func:`i2pmae.tasks.svm.linear_svm_probe`); ``opts`` is the config's ``svm`` section."""
+    :func:`i2pmae.tasks.svm.linear_svm_probe`); ``opts`` is the config's ``svm`` section.
+
+    ``bn_statistics`` (:data:`BN_STATISTICS`) says which BatchNorm running statistics features use: the
+    saved ones without their initial value's share (``debiased``, default: equal to ``saved`` for any run
+    longer than a few hundred steps, such as the authors'; a layer that never saw a batch, as at random
+    init, is re-estimated on ``train_set``), as ``saved``, or all ``recalibrated`` on ``train_set``; the
+    model is left unchanged.
+    """
     opts = opts or {}
-    if parse_flag(opts.get("recalibrate_bn"), "svm.recalibrate_bn"):
-        with batchnorm_restored(model):
+    how = parse_bn_statistics(opts.get("bn_statistics"))
+    with batchnorm_restored(model):
+        if how == "debiased":
+            debias_batchnorm(model)
+            unseen = [bn for bn in _batchnorms(model) if bn.track_running_stats and int(bn.num_batches_tracked) == 0]
+            if unseen:  # never saw a batch (random init): statistics of data, not the placeholders (0, 1)
+                recalibrate_batchnorm(model, train_set, dist, opts, layers=unseen)
+        elif how == "recalibrated":
             recalibrate_batchnorm(model, train_set, dist, opts)
-            tr_x, tr_y = encode_dataset(model, train_set, dist, opts)
-            te_x, te_y = encode_dataset(model, test_set, dist, opts)
-    else:
         tr_x, tr_y = encode_dataset(model, train_set, dist, opts)
         te_x, te_y = encode_dataset(model, test_set, dist, opts)
-    return linear_svm_probe(tr_x, tr_y, te_x, te_y, parse_svm_c(opts.get("C", 0.01)), opts.get("grid"),
-                            parse_standardize(opts.get("standardize")), KNN_K, name)
+    result = linear_svm_probe(tr_x, tr_y, te_x, te_y, parse_svm_c(opts.get("C", 0.01)), opts.get("grid"),
+                              parse_standardize(opts.get("standardize")), KNN_K, name)
+    return {**result, "bn_statistics": how}
 
 
 def build_encoder(model_cfg: dict, checkpoint: str | None) -> nn.Module:
@@ -145,18 +196,23 @@ def run_svm(cfg: dict, checkpoint: str | None, dist: DistInfo) -> dict[str, floa
     return {**result, "C_setting": requested, "train_items": len(train_set), "test_items": len(test_set)}
 
 
+def _batchnorms(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    return [mod for mod in unwrap(model).modules() if isinstance(mod, nn.modules.batchnorm._BatchNorm)]
+
+
 @torch.no_grad()
 def recalibrate_batchnorm(model: nn.Module, dataset: Dataset, dist: DistInfo,
-                          opts: dict[str, Any] | None = None) -> int:
-    """Re-estimate every BatchNorm's running statistics from all-token feature extraction over ``dataset``
-    (cumulative average, other layers in eval mode); returns how many BatchNorm layers were reset.
+                          opts: dict[str, Any] | None = None, layers: list[nn.Module] | None = None) -> int:
+    """Re-estimate the running statistics of ``layers`` (default every BatchNorm) from all-token feature
+    extraction over ``dataset`` (cumulative average, every other layer in eval mode); returns how many
+    BatchNorm layers were reset.
 
-    Pre-training gathers them on the visible ~20% of tokens of augmented clouds, while the probes embed every
-    token of clean clouds: a diagnostic for how much of a probe score the mismatch costs (issue #15).
+    Pre-training gathers them on augmented clouds whose upper-scale groups mix encoded and raw (masked) tokens,
+    while the probes embed every token of clean clouds (``svm.bn_statistics: recalibrated``).
     """
     opts = opts or {}
     m = unwrap(model)
-    bns = [mod for mod in m.modules() if isinstance(mod, nn.modules.batchnorm._BatchNorm)]
+    bns = _batchnorms(m) if layers is None else list(layers)
     was_training = m.training
     m.eval()
     saved = [(bn.momentum, bn.training) for bn in bns]

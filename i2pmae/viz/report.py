@@ -89,8 +89,9 @@ def interpretation(summary: Mapping[str, Any]) -> str:
     parts = [
         f"Each encoder is frozen and its global features are classified by a linear SVM "
         f"(mean ± std over {n} seed{'' if n == 1 else 's'})"
-        + ("; its BatchNorm statistics are first re-estimated on the training split, so that a score measures "
-           "the weights, not the state of the running statistics." if summary.get("recalibrate_bn") else "."),
+        + ("; BatchNorm running statistics without their initial value's share, so that a short run's score "
+           "measures its weights, not how young its moving averages are." if summary.get("bn_statistics") ==
+           "debiased" else "."),
         "Pre-training itself: " + _verdict("w/o_2d", "random_init", summary, n),
         "2D guidance (the paper's claim): " + _verdict("i2p-mae", "w/o_2d", summary, n),
     ]

@@ -31,3 +31,25 @@ def test_embed_files_with_run_config(cli_data, pretrained_run, tmp_path):
     assert run_cli("embed", str(folder), "--checkpoint", authors, "-c", pretrained_run / "config.yaml",
                    "--out", out2, "--device", "cpu") == 0
     np.testing.assert_allclose(np.load(out2), feats, rtol=0, atol=1e-5)  # batch 32 vs 2: float rounding only
+
+
+def test_embed_uses_the_probes_debiased_batchnorm_statistics(cli_data, pretrained_run, tmp_path):
+    """`embed` gives what the SVM probe sees: the checkpoint's BatchNorm moving averages without their
+    initial value's share (issue #15); a young run's saved statistics would give other features."""
+    import yaml
+
+    from i2pmae.data.folder import load_cloud
+    from i2pmae.tasks.svm_eval import build_encoder, debias_batchnorm
+
+    files = sorted((cli_data.shapenet55 / "ShapeNet55-34" / "shapenet_pc").glob("*.npy"))[:2]
+    out = tmp_path / "feats.npy"
+    assert run_cli("embed", "--checkpoint", pretrained_run / "last.pth", "-c", pretrained_run / "config.yaml",
+                   *files, "--out", out, "--device", "cpu") == 0
+    cfg = yaml.safe_load((pretrained_run / "config.yaml").read_text())
+    enc = build_encoder(cfg["model"], str(pretrained_run / "last.pth")).eval()
+    npoints = int(cfg["data"]["npoints"])
+    clouds = torch.from_numpy(np.stack([load_cloud(f, npoints) for f in files]))
+    saved = enc.extract_features(clouds).numpy()
+    assert debias_batchnorm(enc) > 0  # the tiny run is young: its moving averages still hold their start
+    np.testing.assert_allclose(np.load(out), enc.extract_features(clouds).numpy(), rtol=0, atol=1e-5)
+    assert not np.allclose(np.load(out), saved, rtol=0, atol=1e-5)

@@ -194,24 +194,60 @@ def test_probe_can_recalibrate_batchnorm_without_changing_the_model():
     data = Clouds(12)
     net = Net()
     before = {k: v.clone() for k, v in net.state_dict().items()}
-    plain = probe_encoder(net, data, data, {"C": 1.0}, DistInfo())
-    recal = probe_encoder(net, data, data, {"C": 1.0, "recalibrate_bn": True}, DistInfo())
+    plain = probe_encoder(net, data, data, {"C": 1.0, "bn_statistics": "saved"}, DistInfo())
+    recal = probe_encoder(net, data, data, {"C": 1.0, "bn_statistics": "recalibrated"}, DistInfo())
     for k, v in net.state_dict().items():  # the probe put the running statistics back
         assert torch.equal(v, before[k]), k
     assert net.training and plain["C"] == recal["C"] == 1.0
+    default = probe_encoder(net, data, data, {"C": 1.0}, DistInfo())  # debiased; a BatchNorm that saw no batch
+    assert (default["svm_acc"], default["knn_acc"]) == (recal["svm_acc"], recal["knn_acc"])  # is re-estimated
     assert recalibrate_batchnorm(net, data, DistInfo()) == 1  # now really re-estimate them
     with torch.no_grad():
         raw = net.lin(data.points).max(dim=1).values
     torch.testing.assert_close(net.bn.running_mean, raw.mean(0))
     torch.testing.assert_close(net.bn.running_var, raw.var(0, unbiased=True))
-    with pytest.raises(ValueError, match="svm.recalibrate_bn"):
-        probe_encoder(net, data, data, {"C": 1.0, "recalibrate_bn": "yes"}, DistInfo())
+    with pytest.raises(ValueError, match="svm.bn_statistics must be one of debiased, saved, recalibrated"):
+        probe_encoder(net, data, data, {"C": 1.0, "bn_statistics": "yes"}, DistInfo())
+
+
+def test_debiasing_leaves_the_moving_average_of_the_batches_seen():
+    """After n updates from (0, 1), debiased running statistics are the momentum-weighted average of the n
+    batches' own statistics alone; a BatchNorm that saw nothing, or a cumulative one, is left as it is."""
+    from i2pmae.tasks.svm_eval import debias_batchnorm
+
+    torch.manual_seed(0)
+    bn, fresh, cumulative = torch.nn.BatchNorm1d(4), torch.nn.BatchNorm1d(4), torch.nn.BatchNorm1d(4, momentum=None)
+    batches = [1e-2 * torch.randn(16, 4) + 0.01 * i for i in range(3)]  # variance ~1e-4 next to the residue 0.73
+    for x in batches:
+        bn(x)
+        cumulative(x)
+    m = bn.momentum
+    weights = torch.tensor([m * (1 - m) ** (len(batches) - 1 - i) for i in range(len(batches))], dtype=torch.float64)
+    weights /= weights.sum()
+    mean = sum(w * x.double().mean(0) for w, x in zip(weights, batches))
+    var = sum(w * x.double().var(0, unbiased=True) for w, x in zip(weights, batches))
+    assert bn.running_var.min() > 0.7  # still mostly the initial 1
+    net = torch.nn.ModuleList([bn, fresh, cumulative])
+    kept = {k: v.clone() for k, v in cumulative.state_dict().items()}
+    assert debias_batchnorm(net) == 1
+    torch.testing.assert_close(bn.running_mean.double(), mean, rtol=1e-4, atol=1e-9)
+    # float32 buffers store 0.73 + 0.27 * 1e-4 to ~6e-8: the variance comes back to ~0.2%
+    torch.testing.assert_close(bn.running_var.double(), var, rtol=0.01, atol=1e-9)
+    assert torch.equal(fresh.running_var, torch.ones(4)) and torch.equal(fresh.running_mean, torch.zeros(4))
+    for k, v in cumulative.state_dict().items():
+        assert torch.equal(v, kept[k]), k
+    long = torch.nn.BatchNorm1d(4)
+    for _ in range(400):  # the residue 0.9^400 is far below float32 resolution: nothing changes
+        long(batches[0])
+    before = long.running_var.clone()
+    debias_batchnorm(long)
+    assert torch.equal(long.running_var, before)
 
 
 def test_recalibrated_probe_does_not_depend_on_the_saved_running_statistics():
-    """Issue #15: the quickstart's probe re-estimates BatchNorm statistics, so two copies of one encoder whose
-    running statistics differ (e.g. a young EMA still holding its initial variance 1) give the same features;
-    with the statistics as saved, they do not."""
+    """Issue #15: re-estimated BatchNorm statistics (``svm.bn_statistics: recalibrated``) make two copies of
+    one encoder whose running statistics differ give the same features; with the statistics as saved, they
+    do not."""
     from i2pmae.engine.distributed import DistInfo
     from i2pmae.models import build_model
     from i2pmae.tasks.svm_eval import batchnorm_restored, encode_dataset, recalibrate_batchnorm
