@@ -16,12 +16,19 @@ from i2pmae.models import build_model
 
 def _reference_svm_acc(cli_data, checkpoint, c: float) -> float:
     """Assembled by hand: the HDF5 files read with h5py (first 128 points, files in name order), the tiny
-    network loaded from the checkpoint, max-pooled features, sklearn's linear SVC with the config's C."""
+    network loaded from the checkpoint with debiased BatchNorm statistics, max-pooled features, sklearn's
+    linear SVC with the config's C."""
     cfg = load_config("svm/modelnet40", TINY_PRETRAIN)["model"]
     model = build_model({**cfg, "masking": "random"})
     state = torch.load(checkpoint, weights_only=True)["model"]
     model.load_state_dict({k: v for k, v in state.items() if k in model.state_dict()}, strict=False)
     model.eval()
+    with torch.no_grad():  # the probes' default: moving averages without their initial (0, 1) share
+        for bn in model.modules():
+            if isinstance(bn, torch.nn.BatchNorm1d) and int(bn.num_batches_tracked) > 0:
+                share = 0.9 ** int(bn.num_batches_tracked)
+                bn.running_mean.copy_(bn.running_mean.double() / (1 - share))
+                bn.running_var.copy_((bn.running_var.double() - share) / (1 - share))
     folder = cli_data.modelnet_h5 / "modelnet40_ply_hdf5_2048"
     xy = {}
     for split in ("train", "test"):
