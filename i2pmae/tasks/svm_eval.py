@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from i2pmae.engine.distributed import DistInfo
+from i2pmae.engine.distributed import DistInfo, all_reduce_mean
 from i2pmae.tasks.svm import KNN_K, extract_features, linear_svm_probe, parse_svm_c
 
 
@@ -223,6 +223,10 @@ def recalibrate_batchnorm(model: nn.Module, dataset: Dataset, dist: DistInfo,
     try:
         for batch in shard_loader(dataset, dist, int(opts.get("batch_size", 64)), int(opts.get("num_workers", 0))):
             m.extract_features(batch["points"].to(dist.device))
+        if dist.distributed:  # every rank saw its own shard: one set of statistics for all (the mean over ranks)
+            for bn in bns:
+                bn.running_mean.copy_(all_reduce_mean(bn.running_mean))
+                bn.running_var.copy_(all_reduce_mean(bn.running_var))
     finally:
         for bn, (momentum, training) in zip(bns, saved):
             bn.momentum = momentum

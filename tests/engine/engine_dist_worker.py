@@ -5,6 +5,15 @@ import os
 import torch
 
 
+class _BatchNormNet(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin, self.bn = torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4)
+
+    def extract_features(self, points: torch.Tensor) -> torch.Tensor:
+        return self.bn(self.lin(points).max(dim=1).values)
+
+
 def worker(rank: int, world_size: int, port: int, out_dir: str) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
                       WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank))
@@ -43,6 +52,15 @@ def worker(rank: int, world_size: int, port: int, out_dir: str) -> None:
         opt.step()
         res["params"] = torch.cat([p.detach().flatten() for p in model.parameters()])
         res["wrapped"] = type(ddp).__name__
+        # BatchNorm statistics re-estimated on each rank's shard end up the same on every rank
+        from i2pmae.tasks.svm_eval import recalibrate_batchnorm
+
+        torch.manual_seed(0)
+        net = _BatchNormNet()
+        clouds = [{"points": torch.randn(5, 3, generator=torch.Generator().manual_seed(i)), "label": i % 2}
+                  for i in range(8)]
+        recalibrate_batchnorm(net, clouds, info, {"batch_size": 4})
+        res["recal"] = torch.cat([net.bn.running_mean, net.bn.running_var])
         torch.save(res, os.path.join(out_dir, f"rank{rank}.pt"))
     except BaseException:
         d.cleanup(synchronize=False)

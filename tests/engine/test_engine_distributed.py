@@ -75,3 +75,15 @@ def test_two_process_gloo(tmp_path, monkeypatch):
         assert torch.equal(labels, order) and torch.allclose(feats, pts.sum(1)[order])
         assert res["wrapped"] == "DistributedDataParallel"
     assert torch.equal(r[0]["params"], r[1]["params"])
+    assert torch.equal(r[0]["recal"], r[1]["recal"])  # one set of BatchNorm statistics for all ranks
+    torch.manual_seed(0)
+    from engine_dist_worker import _BatchNormNet
+
+    net = _BatchNormNet()  # the same weights in one process: each rank's shard mean, averaged over ranks
+    with torch.no_grad():
+        shard_stats = []
+        for rank in range(2):
+            x = torch.stack([net.lin(torch.randn(5, 3, generator=torch.Generator().manual_seed(i))).max(0).values
+                             for i in range(rank, 8, 2)])
+            shard_stats.append(torch.cat([x.mean(0), x.var(0, unbiased=True)]))
+    torch.testing.assert_close(r[0]["recal"], (shard_stats[0] + shard_stats[1]) / 2)
