@@ -68,7 +68,7 @@ SCHEMA: dict[str, Any] = {
         "num_workers": "int",
         "grid": "list|null",  # engineer C (issue 15): the C values cv chooses from
         "standardize": "bool|null",
-        "bn_statistics": "str|null",  # issue 15: debiased (default) | saved | recalibrated, see tasks/svm_eval
+        "bn_statistics": "'debiased'|'saved'|'recalibrated'|null",  # issue 15, see tasks/svm_eval.probe_encoder
     },
     "evaluate": {"votes": "int", "vote_repeats": "int", "batch_size": "int"},
     "fewshot": {"settings": "list", "folds": "list"},

@@ -42,6 +42,7 @@ def test_unknown_key_in_a_file_names_key_file_and_closest(tmp_path, text, key, c
 @pytest.mark.parametrize("override, key", [
     ("train.epochs=four", "train.epochs"), ("train.lr=abc", "train.lr"), ("train.epoch=3", "train.epoch"),
     ("train.amp=fp64", "train.amp"), ("train.lr_schedule=linear", "train.lr_schedule"), ("pretrained=3", "pretrained"),
+    ("svm.bn_statistics=running", "svm.bn_statistics"),
 ])
 def test_bad_override_names_the_override_and_the_file(override, key):
     with pytest.raises(ValueError) as err:
