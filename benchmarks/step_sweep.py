@@ -35,7 +35,7 @@ VARIANTS = ("w/o_2d", "i2p-mae")
 
 def sweep_config(out: Path, variant: str, seed: int, last_mark: int, teacher_weights: str | None,
                  overrides: list[str]) -> dict:
-    from i2pmae.engine.config import apply_overrides, load_config
+    from i2pmae.engine.config import load_config
     from i2pmae.tasks.experiment import variant_config
 
     data = out / "data"
@@ -43,11 +43,10 @@ def sweep_config(out: Path, variant: str, seed: int, last_mark: int, teacher_wei
         f"data.root={data}", f"data.dataset.root={data}/ShapeNet55-34",
         f"data.svm.root={data}/modelnet40_ply_hdf5_2048", "synth.seed=1",
         f"train.epochs={-(-MARKS[-1] // 18)}", "train.cosine_epochs=1000000", "train.eval_every=0",
-        "train.checkpoint_every_steps=0",
+        "train.checkpoint_every_steps=0", *overrides,  # the user's overrides last, checked by the schema
     ])
     if teacher_weights:
         cfg["teacher"]["weights"] = teacher_weights
-    apply_overrides(cfg, overrides)
     return variant_config(cfg, variant, seed)
 
 
