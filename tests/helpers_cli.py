@@ -13,8 +13,20 @@ from types import SimpleNamespace
 
 import h5py
 import numpy as np
+import pytest
+import torch
 
 from i2pmae.cli.main import main
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_thread():
+    """Tiny models gain nothing from threads on a busy 2-core machine; one thread avoids contention.
+    Autouse in the folders whose conftest imports it (tests/cli, tests/zeroshot)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 # Encoder of every tiny network (pre-training, classifiers, segmentation): scale-3 width 64.
 TINY_ENCODER = [

@@ -6,9 +6,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-import torch
 
-from helpers_cli import (
+from helpers_cli import (  # one_thread: a session autouse fixture
+    one_thread,  # noqa: F401
     TINY_TEACHER,
     pretrain_args,
     run_cli,
@@ -18,15 +18,6 @@ from helpers_cli import (
     write_shapenet55,
     write_shapenetpart,
 )
-
-
-@pytest.fixture(scope="session", autouse=True)
-def one_thread():
-    """Tiny models gain nothing from threads on a busy 2-core machine; one thread avoids contention."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

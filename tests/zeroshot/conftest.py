@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from helpers_cli import one_thread  # noqa: F401 (session autouse fixture)
 from helpers_clip import TINY, clip_state_dict, image_reference, save_clip_safetensors, save_torchscript, text_reference
 
 
@@ -36,11 +37,3 @@ def offline_env(tmp_path, monkeypatch):
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)
     monkeypatch.setenv("I2PMAE_CLIP_CACHE", str(tmp_path / "clip"))
     return tmp_path
-
-
-@pytest.fixture(scope="session", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
