@@ -37,6 +37,22 @@ def clip_resblocks(rnd, prefix: str, width: int, layers: int) -> dict[str, torch
     return out
 
 
+def clip_visual_stem(rnd, width: int, patch: int, image: int, out: int) -> dict[str, torch.Tensor]:
+    """The visual tower's tensors outside its blocks, under OpenAI CLIP's names, drawn in this order from
+    ``rnd(*shape, std, mean)``."""
+    n = (image // patch) ** 2 + 1
+    return {
+        "visual.conv1.weight": rnd(width, 3, patch, patch, std=1 / math.sqrt(3 * patch * patch)),
+        "visual.class_embedding": rnd(width, std=0.5),
+        "visual.positional_embedding": rnd(n, width, std=0.5),
+        "visual.ln_pre.weight": rnd(width, std=0.1, mean=1.0),
+        "visual.ln_pre.bias": rnd(width, std=0.1),
+        "visual.ln_post.weight": rnd(width, std=0.1, mean=1.0),
+        "visual.ln_post.bias": rnd(width, std=0.1),
+        "visual.proj": rnd(width, out, std=1 / math.sqrt(width)),
+    }
+
+
 def clip_state_dict(seed: int = 0, dtype: torch.dtype = torch.float32, vision_width=128, vision_layers=2, patch=16,
                     image=224, text_width=64, text_layers=2, context=77, embed=32) -> dict[str, torch.Tensor]:
     """Random tensors under OpenAI CLIP's names, both towers (heads = width / 64, as OpenAI's)."""
@@ -46,16 +62,8 @@ def clip_state_dict(seed: int = 0, dtype: torch.dtype = torch.float32, vision_wi
         return (torch.randn(*shape, generator=g) * std + mean).to(dtype)
 
 
-    n = (image // patch) ** 2 + 1
     sd = {
-        "visual.conv1.weight": rnd(vision_width, 3, patch, patch, std=1 / math.sqrt(3 * patch * patch)),
-        "visual.class_embedding": rnd(vision_width, std=0.5),
-        "visual.positional_embedding": rnd(n, vision_width, std=0.5),
-        "visual.ln_pre.weight": rnd(vision_width, std=0.1, mean=1.0),
-        "visual.ln_pre.bias": rnd(vision_width, std=0.1),
-        "visual.ln_post.weight": rnd(vision_width, std=0.1, mean=1.0),
-        "visual.ln_post.bias": rnd(vision_width, std=0.1),
-        "visual.proj": rnd(vision_width, embed, std=1 / math.sqrt(vision_width)),
+        **clip_visual_stem(rnd, vision_width, patch, image, embed),
         "token_embedding.weight": rnd(VOCAB, text_width, std=0.5),
         "positional_embedding": rnd(context, text_width, std=0.1),
         "ln_final.weight": rnd(text_width, std=0.1, mean=1.0), "ln_final.bias": rnd(text_width, std=0.1),

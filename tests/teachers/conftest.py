@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from helpers_clip import clip_resblocks, save_torchscript  # OpenAI-format blocks and archives
+from helpers_clip import clip_resblocks, clip_visual_stem, save_torchscript  # OpenAI-format tensors, archives
 
 # Tiny timm architectures per teacher family (random weights; no downloads).
 TINY_VIT = dict(depth=2, embed_dim=64, num_heads=4)
@@ -59,16 +59,8 @@ def openai_clip_state_dict(width=64, layers=2, heads=4, patch=16, image=224, out
     def rnd(*shape, std=1.0, mean=0.0):
         return (torch.randn(*shape, generator=g) * std + mean).to(dtype)
 
-    n = (image // patch) ** 2 + 1
     sd = {
-        "visual.conv1.weight": rnd(width, 3, patch, patch, std=1 / math.sqrt(3 * patch * patch)),
-        "visual.class_embedding": rnd(width, std=0.5),
-        "visual.positional_embedding": rnd(n, width, std=0.5),
-        "visual.ln_pre.weight": rnd(width, std=0.1, mean=1.0),
-        "visual.ln_pre.bias": rnd(width, std=0.1),
-        "visual.ln_post.weight": rnd(width, std=0.1, mean=1.0),
-        "visual.ln_post.bias": rnd(width, std=0.1),
-        "visual.proj": rnd(width, out, std=1 / math.sqrt(width)),
+        **clip_visual_stem(rnd, width, patch, image, out),
         # text tower and metadata: must be ignored
         "positional_embedding": rnd(7, 16),
         "token_embedding.weight": rnd(10, 16),
