@@ -8,6 +8,7 @@ import math
 import warnings
 from pathlib import Path
 
+import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -152,3 +153,15 @@ def save_clip_safetensors(sd: dict[str, torch.Tensor], path: Path) -> Path:
 
     save_file({k: v.contiguous() for k, v in sd.items()}, str(path))
     return path
+
+
+@pytest.fixture
+def offline_env(tmp_path, monkeypatch):
+    """No network, empty Hugging Face cache, empty torch hub and OpenAI CLIP caches (the teacher and zero-shot
+    tests import this fixture into their conftest)."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("I2PMAE_CLIP_CACHE", str(tmp_path / "clip"))
+    return tmp_path

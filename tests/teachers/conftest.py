@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from helpers_clip import offline_env  # noqa: F401 (fixture)
 from helpers_clip import clip_resblocks, clip_visual_stem, save_torchscript  # OpenAI-format tensors, archives
 
 # Tiny timm architectures per teacher family (random weights; no downloads).
@@ -114,14 +115,3 @@ def clip_tools():
                            save_torchscript=save_torchscript, tiny=CLIP_TINY,
                            arch=dict(depth=CLIP_TINY["layers"], embed_dim=CLIP_TINY["width"],
                                      num_heads=CLIP_TINY["heads"], num_classes=CLIP_TINY["out"]))
-
-
-@pytest.fixture
-def offline_env(tmp_path, monkeypatch):
-    """No network, empty Hugging Face cache and empty OpenAI CLIP cache."""
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    monkeypatch.setenv("I2PMAE_CLIP_CACHE", str(tmp_path / "clip"))
-    return tmp_path

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from helpers_cli import one_thread  # noqa: F401 (session autouse fixture)
+from helpers_clip import offline_env  # noqa: F401 (fixture)
 from helpers_clip import TINY, clip_state_dict, image_reference, save_clip_safetensors, save_torchscript, text_reference
 
 
@@ -27,13 +28,3 @@ def zs_tools():
     """Helpers above (tests cannot import conftest under --import-mode=importlib)."""
     return SimpleNamespace(state_dict=clip_state_dict, image_reference=image_reference, text_reference=text_reference,
                            save_torchscript=save_torchscript, tiny=TINY)
-
-
-@pytest.fixture
-def offline_env(tmp_path, monkeypatch):
-    """No network, empty Hugging Face cache and empty OpenAI CLIP cache."""
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
-    monkeypatch.setenv("I2PMAE_CLIP_CACHE", str(tmp_path / "clip"))
-    return tmp_path
