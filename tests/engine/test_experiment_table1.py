@@ -115,6 +115,10 @@ def test_markdown_reports_both_probes_the_chosen_c_and_the_paired_test():
     md = table1_markdown(summary)
     assert "10-NN" in md and "42.50 ± 2.50" in md and "1, 100" in md
     assert "at the grid's edge for i2p-mae seed 1" in md and "p = " in md and "standardised" in md
+    assert "BatchNorm running statistics as saved in each checkpoint" in md  # a table from before the setting
+    for how, words in (("debiased", "without their initial value's share (debiased)"),
+                       ("recalibrated", "re-estimated on the training split's clouds")):
+        assert words in table1_markdown({**summary, "bn_statistics": how})
 
 
 def _children(pid):

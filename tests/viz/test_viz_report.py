@@ -52,3 +52,10 @@ def test_viz_report_uses_given_table_md(tmp_path):
     text = write_report(tmp_path, summary, {"curves": tmp_path / "curves.png"}).read_text()
     assert "| my | table |" in text and "![curves](curves.png)" in text
     assert "1 seed" in text and "one seed, so no seed-to-seed spread" in text  # no claim beyond the data
+
+
+def test_viz_report_says_when_batchnorm_statistics_were_debiased(tmp_path):
+    acc = {"random_init": [40.0, 41.0, 42.0], "w/o_2d": [60.0, 61.0, 62.0], "i2p-mae": [58.0, 59.0, 60.0]}
+    plain = write_report(tmp_path / "a", summary_from(acc), {}).read_text()
+    debiased = write_report(tmp_path / "b", {**summary_from(acc), "bn_statistics": "debiased"}, {}).read_text()
+    assert "initial value's share" in debiased and "initial value's share" not in plain
