@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     for seed in [int(s) for s in args.seeds.split(",") if s]:
         seed_everything(seed)
         enc = build_encoder(cfg["model"], None).eval()
-        bns = [m for m in enc.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        names, bns = zip(*[(n, m) for n, m in enc.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)])
         first = bns[0]
 
         def probe(source: str, passes: int) -> None:
@@ -70,6 +70,7 @@ def main(argv: list[str] | None = None) -> None:
         # The data's own variance at the first BatchNorm: a cumulative average over the whole split.
         with batchnorm_restored(enc):
             recalibrate_batchnorm(enc, sets[0], DistInfo(), cfg["svm"])
+            recal = [{k: v.clone() for k, v in bn.named_buffers()} for bn in bns]
             data_var = float(first.running_var.mean())
             probe("recalibrated (cumulative average)", -1)
         print(f"seed {seed}: first BatchNorm input variance {data_var:.2e} (eps {first.eps:.0e})", flush=True)
@@ -99,10 +100,6 @@ def main(argv: list[str] | None = None) -> None:
                 ema72 = [{k: v.clone() for k, v in bn.named_buffers()} for bn in bns]
 
         if args.per_layer:
-            with batchnorm_restored(enc):
-                recalibrate_batchnorm(enc, sets[0], DistInfo(), cfg["svm"])
-                recal = [{k: v.clone() for k, v in bn.named_buffers()} for bn in bns]
-            names = [n for n, m in enc.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
             with batchnorm_restored(enc), torch.no_grad():
                 for i, name in enumerate(names):
                     for keys in (("running_mean", "running_var"), ("running_mean",), ("running_var",)):
@@ -118,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
     print("\n| running statistics | batches | first-BN running var (mean) | SVM % | 10-NN % | C | seed |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['source']} | {max(r['passes'], 0) if r['passes'] >= 0 else 'all'} | {r['running_var']:.2e} | "
+        print(f"| {r['source']} | {r['passes'] if r['passes'] >= 0 else 'all'} | {r['running_var']:.2e} | "
               f"{r['svm_acc']:.2f} | {r['knn_acc']:.2f} | {r['C']:g} | {r['seed']} |")
     if args.out:
         path = Path(args.out) / f"bn_artefact{'_per_layer' if args.per_layer else ''}.jsonl"
