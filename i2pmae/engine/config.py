@@ -26,9 +26,10 @@ _MISSING = object()
 
 
 def _package_config_dirs() -> list[Path]:
-    """Where shipped configs live: ``<repo>/configs`` (source checkout) or ``i2pmae/configs`` (wheel)."""
-    here = Path(__file__).resolve()
-    return [d for d in (here.parents[2] / "configs", here.parents[1] / "configs") if d.is_dir()]
+    """Where shipped configs live: inside the package (``i2pmae/configs``), so a checkout and an
+    installed wheel find the same files; ``configs/`` at a checkout's root is a link to it."""
+    d = Path(__file__).resolve().parents[1] / "configs"
+    return [d] if d.is_dir() else []
 
 
 class _Loader(yaml.SafeLoader):

@@ -107,11 +107,15 @@ def test_shipped_names_are_resolved(tmp_path, monkeypatch):
         load_config("pretrain/unknown")
 
 
-def test_repo_config_dir_is_the_repo_root():
-    root = Path(cfgmod.__file__).resolve().parents[2]
-    assert (root / "i2pmae").is_dir()
-    if (root / "configs").is_dir():
-        assert root / "configs" in cfgmod._package_config_dirs()
+def test_shipped_configs_live_inside_the_package():
+    """A wheel carries only the package, so the configs must be in it; ``configs/`` at the checkout's
+    root is a link to the same folder, never a second copy."""
+    pkg = Path(cfgmod.__file__).resolve().parents[1]
+    assert cfgmod._package_config_dirs() == [pkg / "configs"]
+    assert (pkg / "configs" / "quickstart.yaml").is_file()
+    root_link = pkg.parent / "configs"
+    if root_link.exists():
+        assert root_link.resolve() == (pkg / "configs").resolve()
 
 
 def test_save_config_round_trip_and_get(tmp_path):

@@ -11,7 +11,7 @@ import yaml
 
 from i2pmae.models import I2PMAE, I2PMAEClassifier, I2PMAESegmentation, build_model, smoothed_cross_entropy
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+CONFIGS = Path(__file__).resolve().parents[2] / "i2pmae" / "configs"
 
 
 @pytest.mark.parametrize("pooling, width", [("max", 1), ("mean", 1), ("add", 1), ("concat", 2)])
