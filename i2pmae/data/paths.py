@@ -128,6 +128,24 @@ def locate_dataset(ds_cfg: dict[str, Any]) -> Path:
     return root
 
 
+_SYNTH_FOLDERS = {"shapenet55": "ShapeNet55-34", "modelnet40_h5": "modelnet40_ply_hdf5_2048"}
+
+
+def _synth_hint(ds_cfg: dict) -> str:
+    """For the two layouts `i2pmae data synth` writes: the command that makes procedural shapes there."""
+    from i2pmae.data.build import canonical_format
+
+    try:
+        sub = _SYNTH_FOLDERS.get(canonical_format(ds_cfg["format"]))
+    except ValueError:
+        return ""
+    if sub is None:
+        return ""
+    root = resolve_data_path(ds_cfg["root"])
+    out = root.parent if root.name == sub else root
+    return f"; or make procedural stand-in shapes there with `i2pmae data synth --out {out}`"
+
+
 def check_data_paths(cfg: dict, optional: Iterable[str] = ("svm",), keys: Iterable[str] | None = None) -> None:
     """Check that every dataset configured under ``data`` (or only those named in ``keys``, e.g. ``("svm",)``)
     is where the config says, before any work.
@@ -150,6 +168,7 @@ def check_data_paths(cfg: dict, optional: Iterable[str] = ("svm",), keys: Iterab
             off = (f"; it is optional: switch it off with {key}=null, or point {key}.root at your data"
                    if key.split(".", 1)[1] in optional else f"; point {key}.root at your data")
             raise FileNotFoundError(f"{key}.root = {where}: no {fmt} data there{off} "
-                                    f"(`i2pmae data layout {fmt}` shows the expected tree)\n{exc}") from None
+                                    f"(`i2pmae data layout {fmt}` shows the expected tree){_synth_hint(ds_cfg)}"
+                                    f"\n{exc}") from None
         except ValueError as exc:
             raise ValueError(f"{key}: {exc}") from None
