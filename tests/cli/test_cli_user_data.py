@@ -151,7 +151,8 @@ def test_data_check_detects_the_format(cli_data, tmp_path, capsys):
 
 
 def test_pretrain_quickstart_on_a_folder(cli_data, tmp_path, capsys, monkeypatch):
-    """The quickstart's SVM monitor data are checked before any work; data.svm=null switches it off."""
+    """The SVM monitor's data are checked before any work; data.svm=null switches it off. (Its built-in
+    procedural data would be made on first use: point it at a folder that is not there.)"""
     import i2pmae.data.folder as folder_mod
 
     monkeypatch.setenv("I2PMAE_CACHE", str(tmp_path / "cache"))  # no procedural data there
@@ -165,7 +166,8 @@ def test_pretrain_quickstart_on_a_folder(cli_data, tmp_path, capsys, monkeypatch
             "data.npoints=128", "train.epochs=1", "train.cosine_epochs=1"]
     real_load = folder_mod.load_cloud
     monkeypatch.setattr(folder_mod, "load_cloud", lambda *a, **k: (_ for _ in ()).throw(AssertionError("read")))
-    assert run_cli("pretrain", "-c", "quickstart", "--device", "cpu", "--out", tmp_path / "r1", *args) == 1
+    assert run_cli("pretrain", "-c", "quickstart", "--device", "cpu", "--out", tmp_path / "r1", *args,
+                   f"data.svm.root={tmp_path / 'no-svm-data'}") == 1
     line = _error_line(capsys.readouterr().err, "pretrain")
     assert "data.svm.root" in line and "data.svm=null" in line
 
