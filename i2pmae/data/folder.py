@@ -16,7 +16,6 @@ times; nothing is written into the dataset. Hidden files and folders are skipped
 from __future__ import annotations
 
 import logging
-import os
 import zlib
 from pathlib import Path
 from typing import Any
@@ -185,11 +184,11 @@ class PointFolder(PointCloudDataset):
             return None
 
     def _build(self, entries: list[tuple[Path, int]], cache: Path) -> dict[str, np.ndarray]:
-        from tqdm import tqdm
+        from i2pmae.engine.logging import progress_iter  # a bar on a terminal, a few log lines otherwise
 
         pts, labels, names, skipped = [], [], [], []
-        for path, lab in tqdm(entries, desc=f"reading {self.root.name}/{self.split}", unit="file", leave=False,
-                              disable=len(entries) < 200 or os.environ.get("I2PMAE_PROGRESS") == "0"):
+        for path, lab in progress_iter(entries, desc=f"reading {self.root.name}/{self.split}", unit="file",
+                                       min_total=200):
             try:
                 pts.append(load_cloud(path, self.npoints, self.sampling, self.seed, self.mesh_points, self.upsample))
             except BadFileError as err:

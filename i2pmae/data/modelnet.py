@@ -7,7 +7,6 @@ cost a copy (and a normalisation), never a parse.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -142,7 +141,7 @@ class ModelNet40(PointCloudDataset):
         return z["points"], z["labels"], z["names"].tolist(), set()
 
     def _build_cache(self, cache: Path) -> tuple[np.ndarray, np.ndarray, list[str], set[int]]:
-        from tqdm import tqdm
+        from i2pmae.engine.logging import progress_iter  # a bar on a terminal, a few log lines otherwise
 
         cls = {c: k for k, c in enumerate(self.classes)}
         log.info("modelnet40: building %s from %d text files (only once)", cache, len(self.ids))
@@ -159,8 +158,7 @@ class ModelNet40(PointCloudDataset):
                 pending.clear()
 
         todo = list(zip(self.ids, self._text_files()))
-        for shape_id, path in tqdm(todo, desc=f"modelnet40 {self.split_file} cache", unit="shape", leave=False,
-                                   disable=os.environ.get("I2PMAE_PROGRESS") == "0"):
+        for shape_id, path in progress_iter(todo, desc=f"modelnet40 {self.split_file} cache", unit="shape"):
             cname = shape_id.rsplit("_", 1)[0]
             try:
                 if cname not in cls:

@@ -16,11 +16,12 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Iterator, Mapping, TypeVar
 
 from i2pmae.io_errors import describe_os_error, output_error
 
 LOGGER_NAME = "i2pmae"
+T = TypeVar("T")
 _HANDLER_TAG = "_i2pmae_handler"
 
 
@@ -228,8 +229,9 @@ class ProgressLog:
     one line every ``every`` steps -- by default ~15 lines per run -- and at least every ``max_gap_s``."""
 
     def __init__(self, name: str, total_steps: int, done: int = 0, every: int | None = None,
-                 max_gap_s: float = 60.0, logger: logging.Logger | None = None) -> None:
+                 max_gap_s: float = 60.0, logger: logging.Logger | None = None, unit: str = "step") -> None:
         self.name = name
+        self.unit = unit  # "step": training lines ("NAME step 3/10: loss ..., 12.0 shapes/s"); else e.g. "file"
         self.total = max(int(total_steps), 1)
         self.every = max(int(every), 1) if every else max(math.ceil(self.total / 15), 1)
         self.max_gap_s = max_gap_s
@@ -250,8 +252,9 @@ class ProgressLog:
         done_here = max(step - self.start_step, 1)
         eta = (self.total - step) * elapsed / done_here
         parts = [f"{k} {v:.4g}" if k != "lr" else f"lr {v:.2e}" for k, v in values.items()]
-        parts += [f"{self.samples / elapsed:.1f} shapes/s", f"ETA {_duration(eta)}"]
-        self.log.info("%s step %d/%d: %s", self.name, step, self.total, ", ".join(parts))
+        rate = "shapes" if self.unit == "step" else f"{self.unit}s"
+        parts += [f"{self.samples / elapsed:.1f} {rate}/s", f"ETA {_duration(eta)}"]
+        self.log.info("%s %s %d/%d: %s", self.name, self.unit, step, self.total, ", ".join(parts))
         return True
 
 
@@ -303,6 +306,27 @@ class ProgressBar:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def progress_iter(items: Iterable[T], total: int | None = None, desc: str = "", unit: str = "item",
+                  min_total: int = 0) -> Iterator[T]:
+    """``items`` with progress for long reads (dataset caches, zero-shot batches): a tqdm bar on a terminal,
+    as :func:`progress_bar`; otherwise (logs, pipes, CI) :class:`ProgressLog` lines, ~15 per pass, never
+    tqdm's carriage-return redraws. Nothing below ``min_total`` items or with ``I2PMAE_PROGRESS=0``."""
+    total = len(items) if total is None else int(total)  # type: ignore[arg-type]
+    env = os.environ.get("I2PMAE_PROGRESS", "")
+    if env == "0" or total < max(min_total, 1):
+        yield from items
+        return
+    if env == "1" or bool(getattr(sys.stderr, "isatty", lambda: False)()):
+        from tqdm.auto import tqdm
+
+        yield from tqdm(items, total=total, desc=desc, unit=unit, dynamic_ncols=True, leave=False)
+        return
+    lines = ProgressLog(desc, total, unit=unit)
+    for i, item in enumerate(items, 1):
+        yield item
+        lines.update(i, 1)  # after the caller has processed the item
 
 
 def progress_bar(total: int | None = None, initial: int = 0, desc: str = "", enabled: bool = True,

@@ -56,9 +56,9 @@ def evaluate_dataset(model: nn.Module, dataset: Dataset, class_names: Sequence[s
     text = encode_prompts(model, class_names, prompts)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
     if progress:
-        from tqdm import tqdm
+        from i2pmae.engine.logging import progress_iter  # a bar on a terminal, a few log lines otherwise
 
-        loader = tqdm(loader, desc="zeroshot", unit="batch")
+        loader = progress_iter(loader, total=len(loader), desc="zeroshot", unit="batch")
     sims, labels = [], []
     for batch in loader:
         out = classify(batch["points"], model=model, views=views, normalize=normalize, text_features=text,
