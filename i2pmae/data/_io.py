@@ -85,7 +85,7 @@ def read_point_file(path: str | Path) -> np.ndarray:
         except BadFileError:
             raise
         except Exception as exc:  # zipfile.BadZipFile, ValueError, OSError...
-            raise BadFileError(path, f"unreadable or truncated .npz ({type(exc).__name__}: {exc})") from None
+            raise BadFileError(path, _numpy_problem(exc, ".npz", path)) from None
     elif suffix in (".txt", ".xyz", ".pts", ".csv"):  # .csv only when named explicitly (not scanned in folders)
         arr = read_text_points(path)
     else:
@@ -101,10 +101,31 @@ def load_npy(path: str | Path, mmap: bool = False) -> np.ndarray:
     except FileNotFoundError:
         raise BadFileError(path, "file not found") from None
     except Exception as exc:
-        raise BadFileError(path, f"unreadable or truncated .npy ({type(exc).__name__}: {exc})") from None
+        raise BadFileError(path, _numpy_problem(exc, ".npy", path)) from None
     if not isinstance(arr, np.ndarray):
         raise BadFileError(path, "expected a single array in the .npy file")
     return arr
+
+
+PICKLED = "holds pickled Python objects, which i2pmae never loads (they can run code); save a plain numeric array"
+
+
+def _numpy_problem(exc: BaseException, kind: str, path: str | Path | None = None) -> str:
+    """Why ``np.load(allow_pickle=False)`` failed, in our words: numpy's own text for object arrays and
+    pickles advises loading them with ``allow_pickle``, which we never repeat."""
+    text = str(exc)
+    if "Object arrays" in text:
+        return f"{PICKLED} (e.g. np.save(path, points.astype('float32')))"
+    if "allow_pickle" in text or "pickled" in text:  # numpy's guess for any file without its header
+        try:
+            with open(path, "rb") as f:  # type: ignore[arg-type]
+                pickled = f.read(1) == b"\x80"  # the PROTO opcode every pickle since protocol 2 starts with
+        except (OSError, TypeError):
+            pickled = False
+        if pickled:
+            return f"{PICKLED} (e.g. np.save(path, points.astype('float32')))"
+        return f"unreadable: not a {kind} file (no NumPy header), or a corrupt one"
+    return f"unreadable or truncated {kind} ({type(exc).__name__}: {text})"
 
 
 def read_text_points(path: str | Path, delimiter: str | None = None) -> np.ndarray:
@@ -361,8 +382,12 @@ def save_npz_atomic(path: Path, **arrays: np.ndarray) -> None:
 
 
 def load_npz(path: Path) -> dict[str, np.ndarray]:
-    with np.load(path, allow_pickle=False) as z:
-        return {k: z[k] for k in z.keys()}
+    """Every array of an .npz cache, never unpickling; ValueError in our words for object arrays."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.keys()}
+    except ValueError as exc:
+        raise ValueError(_numpy_problem(exc, ".npz", path)) from None
 
 
 def files_fingerprint(files: Iterable[Path], *extra: object) -> str:
