@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 __all__ = ["OutputError", "ensure_writable_dir", "output_error", "describe_os_error", "describe_load_error",
-           "default_file_mode"]
+           "default_file_mode", "serializer_write_error"]
 
 # errno -> (what happened, what to do). Other errnos keep the system's own text.
 _WRITE_HINTS = {
@@ -54,6 +54,69 @@ def output_error(exc: OSError, path: str | os.PathLike | None = None, what: str 
                  hint: str | None = None) -> OutputError:
     """An :class:`OutputError` carrying :func:`describe_os_error`'s line (``raise output_error(e, p) from e``)."""
     return OutputError(describe_os_error(exc, path, what, hint))
+
+
+_OS_ERROR_RE = re.compile(r"\(os error (\d+)\)")  # Rust's io::Error text (safetensors)
+
+
+def serializer_write_error(exc: BaseException, path: str | os.PathLike, needed_bytes: int | None = None,
+                           hint: str | None = None) -> OutputError | None:
+    """The :class:`OutputError` for a failed write by a serializer that hides the OSError, else None.
+
+    PyTorch's zip writer turns a short write into ``RuntimeError('[enforce fail at inline_container.cc:672]
+    . unexpected pos 704 vs 598')`` and safetensors into ``SafetensorError('... (os error 28)')``. For the
+    former the cause is found after the fact: free space on the target's file system against the
+    ``needed_bytes`` the file would take (a full disk), then the file-size limit (``ulimit -f``).
+    Call it after removing the partial file, so the free space is what the write had.
+    """
+    if isinstance(exc, OSError):
+        return output_error(exc, path, hint=hint)
+    text = str(exc)
+    match = _OS_ERROR_RE.search(text)
+    if match:
+        code = int(match.group(1))
+        return output_error(OSError(code, os.strerror(code)), path, hint=hint)
+    if not isinstance(exc, RuntimeError) or not any(
+            s in text for s in ("inline_container", "unexpected pos", "file write failed")):
+        return None
+    folder = Path(path).parent
+    try:
+        free: int | None = shutil.disk_usage(folder).free
+    except OSError:
+        free = None
+    need = None if needed_bytes is None else int(needed_bytes * 1.02) + (64 << 10)  # + container overhead
+    space = f"{_size(free)} free on its file system" if free is not None else ""
+    if free is not None and need is not None and free < need:
+        todo = hint or "free some space or choose another --out"
+        return OutputError(f"cannot write {path}: no space left on the device (ENOSPC): {space}, the file needs "
+                           f"about {_size(need)}; {todo}")
+    limit = _file_size_limit()
+    if limit is not None and need is not None and limit < need:
+        return OutputError(f"cannot write {path}: file too large (EFBIG): the file-size limit (ulimit -f) is "
+                           f"{_size(limit)}, the file needs about {_size(need)}; raise the limit")
+    detail = text.strip().splitlines()[0][:160] if text.strip() else type(exc).__name__
+    where = f" although {space}" if space else ""
+    return OutputError(f"cannot write {path}: the write stopped part-way{where} ({detail}): a disk quota or a "
+                       f"failing device (EIO); {hint or 'check the device or choose another --out'}")
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return "?"
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} bytes"
+
+
+def _file_size_limit() -> int | None:
+    """RLIMIT_FSIZE's soft limit in bytes, None when unlimited (or not a POSIX system)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return None
+    soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+    return None if soft == resource.RLIM_INFINITY else int(soft)
 
 
 def ensure_writable_dir(path: str | os.PathLike, what: str = "--out") -> bool:

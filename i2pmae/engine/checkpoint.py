@@ -11,7 +11,6 @@ produce a ``last.pth`` it would later be unable to resume from.
 
 from __future__ import annotations
 
-import errno
 import os
 import pickle
 import tempfile
@@ -22,7 +21,7 @@ from typing import Any, Mapping
 
 import torch
 
-from i2pmae.io_errors import default_file_mode, describe_load_error, output_error
+from i2pmae.io_errors import default_file_mode, describe_load_error, serializer_write_error
 
 RESUME_NAME = "last.pth"
 MODEL_KEYS = ("base_model", "model", "state_dict", "model_state_dict")
@@ -104,20 +103,33 @@ def save_checkpoint(path: str | os.PathLike, state: Mapping[str, Any]) -> Path:
         os.replace(tmp, path)
     except BaseException as exc:
         if tmp is not None:
-            tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise output_error(exc, path) from exc
-        if isinstance(exc, RuntimeError) and _is_write_failure(exc):  # torch's zip writer hides the OSError
-            raise output_error(OSError(errno.EIO, f"write failed: {str(exc).splitlines()[0]}"), path) from exc
+            tmp.unlink(missing_ok=True)  # first: the free space left is then what the write had
+        # torch's zip writer hides the OSError of a short write (a full disk) in a RuntimeError.
+        error = serializer_write_error(exc, path, _payload_bytes(clean))
+        if error is not None:
+            raise error from exc
         raise
     _fsync_dir(path.parent)
     return path
 
 
-def _is_write_failure(exc: RuntimeError) -> bool:
-    """PyTorch's zip writer reports a short write (full disk) as ``[enforce fail at inline_container.cc]``."""
-    text = str(exc)
-    return "inline_container" in text or "file write failed" in text or "unexpected pos" in text
+def _payload_bytes(obj: Any) -> int:
+    """Bytes of tensor data ``torch.save`` writes for ``obj`` (each storage once): a checkpoint's size."""
+    seen: dict[int, int] = {}
+
+    def visit(o: Any) -> None:
+        if isinstance(o, torch.Tensor):
+            storage = o.untyped_storage()
+            seen[storage.data_ptr() or id(storage)] = storage.nbytes()
+        elif isinstance(o, dict):
+            for v in o.values():
+                visit(v)
+        elif isinstance(o, (list, tuple, set, frozenset)):
+            for v in o:
+                visit(v)
+
+    visit(obj)
+    return sum(seen.values())
 
 
 def clean_stale_temps(directory: str | os.PathLike) -> list[Path]:
@@ -237,7 +249,8 @@ def export_safetensors(model_state: Mapping[str, torch.Tensor], path: str | os.P
     except BaseException as exc:
         if tmp is not None:
             tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise output_error(exc, path) from exc
+        error = serializer_write_error(exc, path, sum(t.numel() * t.element_size() for t in tensors.values()))
+        if error is not None:  # an OSError, or safetensors' "(os error 28)"
+            raise error from exc
         raise
     return path
