@@ -58,6 +58,8 @@ def make_procedural_data(cfg: dict, dist: "DistInfo") -> None:
                if isinstance(ds, dict) and ds.get("root") is not None]
     if not any(r == root or root in r.parents for r in readers):
         return  # no dataset reads the procedural shapes (data.dataset / data.svm point elsewhere)
-    if dist.is_main:
-        ensure_synthetic_data(cfg)  # logs "generating procedural shapes in ROOT"
-    barrier()
+    try:
+        if dist.is_main:
+            ensure_synthetic_data(cfg)  # logs "generating procedural shapes in ROOT"
+    finally:  # the other ranks never wait for a rank 0 that failed (they then stop at the missing data)
+        barrier()
