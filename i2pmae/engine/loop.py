@@ -52,10 +52,29 @@ class Task:
 
 
 def resolve_amp(amp: str | None, device: torch.device) -> torch.dtype | None:
-    """'auto' = bf16 on a CUDA device that supports it, else full precision."""
+    """Autocast dtype of the 3D network: 'auto' = bf16 on a CUDA device that supports it, else full precision.
+
+    On CPU 'auto' = bf16 where the CPU has native bf16 (:func:`i2pmae.teachers.cpu_native_bf16`, the rule
+    ``teacher.dtype: auto`` follows), fp32 elsewhere: on the miniature (``benchmarks/amp_miniature.py``,
+    dev draw, 3 seeds) bf16 training kept the loss curve and both probes within seed noise of fp32, and
+    the 3D network's step is faster (``benchmarks/pretrain_step.py``). Losses, Chamfer, kNN, farthest-point
+    sampling and the token embedding's BatchNorm stay fp32 under autocast. ``train.amp: none`` forces fp32.
+    The choice is logged once.
+    """
     amp = (amp or "none").lower()
     if amp == "auto":
-        return torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else None
+        from i2pmae.teachers.base import cpu_native_bf16, log_precision_choice
+
+        if device.type == "cuda":
+            ok = torch.cuda.is_bf16_supported()
+            choice, why = (torch.bfloat16, "CUDA device with bf16") if ok else (None, "CUDA device without bf16")
+        elif device.type == "cpu":
+            native, why = cpu_native_bf16()
+            choice = torch.bfloat16 if native else None
+        else:
+            choice, why = None, f"{device.type} device"
+        log_precision_choice("train.amp", choice, why)
+        return choice
     if amp in ("none", "fp32", "off", "false"):
         return None
     if amp == "bf16":

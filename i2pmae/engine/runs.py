@@ -244,11 +244,9 @@ def build_teacher_from_config(cfg: dict, device: torch.device):
     # Random masking ("w/o 2D guidance") has no 2D loss; only feature fusion would still need 2D features.
     if model_cfg.get("masking", "2d_guided") == "random" and model_cfg.get("fusion", "none") in (None, "none"):
         return None
-    dtype = tcfg.get("dtype", "auto")
-    if dtype == "auto":
-        dtype = torch.float16 if device.type == "cuda" else torch.float32
-    elif isinstance(dtype, str):
-        dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[dtype]
+    from i2pmae.teachers import resolve_dtype
+
+    dtype = resolve_dtype(tcfg.get("dtype", "auto"), device)  # 'auto': fp16 CUDA, bf16 native-bf16 CPU
     extra = {"arch_overrides": dict(tcfg["arch_overrides"])} if tcfg.get("arch_overrides") else {}
     return build_teacher(tcfg.get("name", "clip-vit-b16"), weights=tcfg.get("weights"), device=device, dtype=dtype,
                          **extra)

@@ -3,7 +3,7 @@
 See ``i2pmae/teachers/README.md`` for the teachers, their feature sizes and attention definitions.
 """
 
-from i2pmae.teachers.base import Teacher, resolve_dtype, saliency_attention
+from i2pmae.teachers.base import Teacher, cpu_native_bf16, resolve_dtype, saliency_attention
 from i2pmae.teachers.cnn import ClipResNetTeacher, ResNetTeacher, attention_pool_weights
 from i2pmae.teachers.registry import (
     TeacherSpec,
@@ -30,5 +30,5 @@ __all__ = [
     "ViTTeacher", "ResNetTeacher", "ClipResNetTeacher", "SwinTeacher", "TinyViTTeacher",
     "TinyViTConfig", "TinyViTClassifier", "build_tiny_vit_classifier", "save_tiny_vit", "load_tiny_vit",
     "bundled_tiny_vit_path", "cls_attention", "attention_pool_weights", "saliency_attention",
-    "resolve_dtype", "load_state_dict_file", "load_teacher_state_dict",
+    "resolve_dtype", "cpu_native_bf16", "load_state_dict_file", "load_teacher_state_dict",
 ]

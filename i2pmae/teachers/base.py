@@ -16,10 +16,14 @@ regression targets inside its autograd graph. Outputs are always float32, whatev
 from __future__ import annotations
 
 import contextlib
+import logging
 import torch
 from torch import nn
 
-__all__ = ["Teacher", "resolve_dtype", "saliency_attention"]
+__all__ = ["Teacher", "cpu_native_bf16", "log_precision_choice", "resolve_dtype", "saliency_attention"]
+
+_log = logging.getLogger("i2pmae.precision")
+_LOGGED: set[str] = set()
 
 _DTYPE_NAMES = {
     "fp32": torch.float32, "float32": torch.float32, "float": torch.float32,
@@ -28,13 +32,49 @@ _DTYPE_NAMES = {
 }
 
 
+def cpu_native_bf16() -> tuple[bool, str]:
+    """Whether this CPU computes bf16 natively (AMX tiles or AVX-512 BF16), and in which words.
+
+    The one place ``auto`` precision asks the hardware. Without these instructions PyTorch emulates bf16
+    matmuls through fp32 and bf16 is slower than fp32, so ``auto`` keeps fp32 there.
+    """
+    cpu = getattr(torch, "cpu", None)
+    try:
+        if cpu is not None and getattr(cpu, "_is_amx_tile_supported", lambda: False)():
+            return True, "CPU has AMX tiles (native bf16)"
+        if cpu is not None and getattr(cpu, "_is_avx512_bf16_supported", lambda: False)():
+            return True, "CPU has AVX-512 BF16 (native bf16)"
+    except Exception:  # pragma: no cover - a torch build without the probes
+        pass
+    return False, "CPU has neither AMX nor AVX-512 BF16 (bf16 would be emulated)"
+
+
+def log_precision_choice(what: str, dtype: torch.dtype | None, why: str) -> None:
+    """Log an ``auto`` precision choice once per process (which dtype and why)."""
+    name = {None: "fp32", torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}.get(dtype, str(dtype))
+    msg = f"{what}: auto -> {name} ({why}); set it explicitly to override"
+    if msg not in _LOGGED:
+        _LOGGED.add(msg)
+        _log.info(msg)
+
+
 def resolve_dtype(dtype: torch.dtype | str | None, device: torch.device) -> torch.dtype:
-    """The compute dtype of a teacher: fp32 when None; ``"auto"`` = fp16 on CUDA, fp32 elsewhere."""
+    """The compute dtype of a teacher: fp32 when None; ``"auto"`` = fp16 on CUDA, bf16 on a CPU with
+    native bf16 (:func:`cpu_native_bf16`; the teacher is frozen and its outputs are targets, so bf16
+    costs no training stability there), fp32 elsewhere. The choice is logged once."""
     if dtype is None:
         return torch.float32
     if isinstance(dtype, str):
         if dtype == "auto":
-            return torch.float16 if device.type == "cuda" else torch.float32
+            if device.type == "cuda":
+                choice, why = torch.float16, "CUDA device"
+            elif device.type == "cpu":
+                native, why = cpu_native_bf16()
+                choice = torch.bfloat16 if native else torch.float32
+            else:
+                choice, why = torch.float32, f"{device.type} device"
+            log_precision_choice("teacher.dtype", choice, why)
+            return choice
         if dtype.lower() not in _DTYPE_NAMES:
             raise ValueError(f"teacher dtype {dtype!r} is not supported; use one of "
                              f"{sorted(_DTYPE_NAMES) + ['auto']} or a torch.dtype")

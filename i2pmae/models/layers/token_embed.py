@@ -68,7 +68,11 @@ def batch_norm_rows(bn: nn.BatchNorm1d, x: Tensor) -> Tensor:
     laid out as (N, C, L) on channels with large means and small spreads; a two-pass mean and variance
     (``_RowBatchNorm``) is accurate. Running statistics, momentum and ``num_batches_tracked`` follow
     ``nn.BatchNorm1d`` exactly (running variance unbiased), so state dicts and eval mode are unchanged.
+    Under fp16/bf16 autocast the rows are normalised in float32 (that precision is the point of this
+    kernel; autocast casts the float32 result down again at the next matmul).
     """
+    if x.dtype in (torch.float16, torch.bfloat16):
+        x = x.float()
     if not (bn.training or bn.running_mean is None):
         return F.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
     n = x.shape[0]
