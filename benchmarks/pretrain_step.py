@@ -5,12 +5,27 @@ Not a test. Builds the network of ``configs/pretrain/i2p-mae.yaml`` with a rando
 three paths, each in its own worker process (so peak memory is per path: ``ru_maxrss`` of that process on
 CPU, ``torch.cuda.max_memory_allocated`` on CUDA), interleaved round by round, median of ``--reps``:
 
- (i)   reference, written here as the authors' code does it: teacher online in fp32 with explicit softmax
-       attention in every block and the CLS row from a second pass, back-projection by bicubic upsampling
-       of every map to S x S and a gather, kNN grouping by a full ``cdist`` + ``topk``;
- (ii)  i2pmae online: the lean teacher (fp16 on CUDA, fused attention, one pass), window back-projection,
-       chunked kNN;
+ (i)   reference, written here (not imported) as the authors' code does it: the teacher online in the
+       authors' precision for the device (their ``clip.load`` keeps CLIP's weights in fp16 on CUDA and
+       converts them to fp32 on CPU: so fp16 weights on CUDA, fp32 on CPU, whatever ``--teacher-dtype``)
+       with explicit softmax attention in every block and the CLS row from a second pass, back-projection
+       by bicubic upsampling of every map to S x S and a gather, kNN grouping by a full ``cdist`` +
+       ``topk``, and the authors' per-cloud Python loop in the encoder's visible-token selection (at every
+       scale, each cloud's visible tokens and centres are copied one cloud at a time into zero-padded
+       tensors and its block of the (B, L, L) attention mask is filled); the 3D network in fp32 (the
+       authors train without autocast), whatever ``--amp``;
+ (ii)  i2pmae online: the lean teacher (fused attention, one pass), window back-projection, chunked kNN;
  (iii) i2pmae from a teacher cache: no 2D model; the batch comes from ``CachedTeacherDataset``.
+
+(ii) and (iii) run with ``--amp auto --teacher-dtype auto`` by default, what users get (``auto``: fp16 teacher
+and bf16 autocast on CUDA, bf16 teacher on a CPU with native bf16; ``i2pmae.teachers.cpu_native_bf16``);
+``--amp none --teacher-dtype fp32`` gives their fp32 variants.
+
+Roofline: one more step of each path runs under ``torch.utils.flop_counter.FlopCounterMode``, counting the
+FLOPs of every matmul, convolution and attention kernel per part (element-wise ops count nothing); the
+achieved rate of a part is its FLOPs over its time in the median step, printed as % of the machine's peak
+for that part's precision, measured in the same run by timing a large fp32 and bf16 (and on CUDA fp16)
+matmul with the same number of threads.
 
 Then a per-part breakdown of (ii) and (iii) (timed by wrapping the model's parts: inside the timed steps on
 CPU, where the wrappers only read the clock; one more synchronised step each on CUDA) and
@@ -19,7 +34,8 @@ the cache loader's shapes/s (DataLoader over ``CachedTeacherDataset`` alone, ``-
 temporary folder; the cache holds random fp16 maps of CLIP's size (512 x 14 x 14, 3 views) with real
 pixels and checksums (the teacher's values do not change the step's arithmetic).
 
-    python benchmarks/pretrain_step.py [--device cpu|cuda] [--batch B] [--reps 3] [--quick] [--amp none|bf16]
+    python benchmarks/pretrain_step.py [--device cpu|cuda] [--batch B] [--reps 3] [--quick] [--amp auto|none|bf16]
+        [--teacher-dtype auto|fp32|bf16|fp16] [--paths reference,online,cache (or i,ii,iii)]
 
 Defaults: batch 8 on CPU, 64 on CUDA.  ``--quick``: batch 2, 1 rep, a narrow random teacher (smoke test).
 """
@@ -45,6 +61,7 @@ import torch.nn.functional as F
 PATHS = ("reference", "online", "cache")
 LABELS = {"reference": "(i) reference (authors' code path)", "online": "(ii) i2pmae online",
           "cache": "(iii) i2pmae from cache"}
+ALIASES = {"i": "reference", "ii": "online", "iii": "cache", **{q: q for q in PATHS}}
 PARTS = ("grouping", "projection", "teacher", "back-projection", "encoder", "masking, decoder, losses",
          "backward", "optimiser")
 
@@ -123,8 +140,10 @@ def reference_back_project(maps, points, mapping):
     return vals.reshape(B, V, C, -1).transpose(2, 3)
 
 
-def reference_teacher(teacher):
-    """The authors' CLIP forward: explicit softmax attention in every block, the CLS row from a second pass."""
+def reference_teacher(teacher, device: torch.device) -> torch.dtype:
+    """The authors' CLIP forward: explicit softmax attention in every block, the CLS row from a second pass,
+    in their precision for the device: ``clip.load`` keeps fp16 weights on CUDA and converts to fp32 on CPU
+    (the images are cast to the weights' dtype, no autocast). Returns that dtype."""
     from i2pmae.teachers.vit import cls_attention, use_fused_attention
 
     use_fused_attention(teacher.model, False)
@@ -141,7 +160,46 @@ def reference_teacher(teacher):
         return tokens.transpose(1, 2).reshape(b, -1, *teacher.grid), attn.reshape(b, *teacher.grid)
 
     teacher._forward = _forward
-    teacher.compute_dtype = torch.float32  # the authors' CPU path runs CLIP in fp32
+    teacher.compute_dtype = torch.float32  # no autocast: the weights' own dtype, as clip.load leaves it
+    dtype = torch.float16 if device.type == "cuda" else torch.float32
+    teacher.to(dtype=dtype)  # Teacher.forward casts the images to the weights' dtype
+    return dtype
+
+
+class LoopPacked:
+    """The authors' visible-token selection (``H_Encoder.forward`` in their ``models/I2P_MAE.py``), written
+    here: per scale, a Python loop over the clouds copies each cloud's visible tokens (and centres) into
+    zero-padded (B, L, C) tensors and fills its (n, n) block of a (B, L, L) mask; the encoder's output goes
+    back by one boolean-mask assignment. Same values as ``i2pmae.models.encoder.Packed`` (checked in
+    :func:`check_reference`), the authors' cost structure (B small copies per tensor and scale, forward and
+    backward, and a host sync per cloud on CUDA)."""
+
+    def __init__(self, visible: torch.Tensor) -> None:
+        self.visible = visible
+        counts = visible.sum(dim=1)
+        self.length = max(int(counts.max()), 1)
+        B, L = visible.shape[0], self.length
+        mask = torch.ones(B, L, L, device=visible.device)
+        for b in range(B):  # the authors' loop: mask_vis[bz][0:n, 0:n] = 0
+            n = counts[b]
+            mask[b][0:n, 0:n] = 0
+        self.valid = mask[:, :, 0] == 0
+
+    @staticmethod
+    def from_visible(visible: torch.Tensor) -> "LoopPacked":
+        return LoopPacked(visible)
+
+    def gather(self, x: torch.Tensor) -> torch.Tensor:
+        out = x.new_zeros(x.shape[0], self.length, *x.shape[2:])
+        for b in range(x.shape[0]):  # the authors' loop: x_vis[bz][0:n] = tokens[bz][vis[bz]]
+            sel = x[b][self.visible[b]]
+            out[b][0:sel.shape[0]] = sel
+        return out
+
+    def scatter(self, packed: torch.Tensor, fallback: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
+        out = fallback.clone()
+        out[visible] = packed[self.valid].to(out.dtype)  # group_input_tokens[vis] = x_vis[valid]
+        return out
 
 
 def check_reference() -> None:
@@ -157,6 +215,16 @@ def check_reference() -> None:
     maps = torch.randn(2, 3, 16, 14, 14, generator=g)
     torch.testing.assert_close(reference_back_project(maps, pts, mapping), back_project(maps, pts, mapping),
                                rtol=1e-4, atol=1e-4)
+    from i2pmae.models.encoder import Packed
+
+    visible = torch.rand(4, 32, generator=g) < 0.3
+    visible[:, 0] = True
+    x, fallback = torch.randn(4, 32, 5, generator=g), torch.randn(4, 32, 5, generator=g)
+    ours, loop = Packed.from_visible(visible), LoopPacked.from_visible(visible)
+    v = ours.valid  # padded rows differ (never read: padded keys are masked, padded queries dropped)
+    assert torch.equal(v, loop.valid) and torch.equal(ours.gather(x)[v], loop.gather(x)[v]), "reference packing differs"
+    y = torch.randn_like(ours.gather(x))
+    assert torch.equal(ours.scatter(y, fallback, visible), loop.scatter(y, fallback, visible)), "reference scatter differs"
 
 
 # ----------------------------------------------------------------------------------------------- timing
@@ -168,10 +236,11 @@ def _sync(device: torch.device) -> None:
 class PartTimer:
     """Seconds spent in each part of a step, by wrapping the functions the model calls."""
 
-    def __init__(self, model, device: torch.device) -> None:
+    def __init__(self, model, device: torch.device, counter=None) -> None:
         import i2pmae.models.i2pmae as mod
 
         self.device, self.seconds, self._undo = device, {p: 0.0 for p in PARTS}, []
+        self.counter, self.flops = counter, {p: 0 for p in PARTS}
         self._wrap(mod, "multi_scale_tokens", "grouping")
         self._wrap(mod, "project_views", "projection")
         self._wrap(mod, "back_project", "back-projection")
@@ -184,10 +253,13 @@ class PartTimer:
 
         def timed(*a, **kw):
             _sync(self.device)
+            f0 = self.counter.get_total_flops() if self.counter is not None else 0
             t0 = time.perf_counter()
             out = original(*a, **kw)
             _sync(self.device)
             self.seconds[part] += time.perf_counter() - t0
+            if self.counter is not None:
+                self.flops[part] += self.counter.get_total_flops() - f0
             return out
 
         had = name in vars(owner)
@@ -207,6 +279,7 @@ def _worker(path: str, args: dict, root: str, conn) -> None:
     ns = argparse.Namespace(**args)
     torch.set_num_threads(ns.threads or torch.get_num_threads())
     device = torch.device(ns.device)
+    import i2pmae.models.encoder as enc
     import i2pmae.models.i2pmae as mod
     import i2pmae.models.tokenizer as tok
     from i2pmae.data import build_dataset
@@ -223,11 +296,23 @@ def _worker(path: str, args: dict, root: str, conn) -> None:
         mod.back_project = reference_back_project
     cache = TeacherCache(Path(root) / "cache") if path == "cache" else None
     model = build_pretrain_model(cfg, device, cache).to(device).train()
+    amp = resolve_amp(ns.amp, device)
+    teacher_dtype = getattr(model.teacher, "compute_dtype", None) if getattr(model, "teacher", None) else None
     if path == "reference":
-        reference_teacher(model.teacher)
+        teacher_dtype = reference_teacher(model.teacher, device)
+        amp = None  # the authors' pre-training runs without autocast
+        encode, ours = model.h_encoder.forward, enc.Packed
+
+        def loop_encode(*a, **kw):  # the encoder's visible-token selection only (the decoder keeps ours)
+            enc.Packed = LoopPacked
+            try:
+                return encode(*a, **kw)
+            finally:
+                enc.Packed = ours
+
+        model.h_encoder.forward = loop_encode
     opt = build_optimizer(model, cfg["train"])
     augment = build_transforms(["scale_translate"])
-    amp = resolve_amp(ns.amp, device)
     data = build_dataset(cfg["data"]["dataset"], "train")
     if cache is not None:
         data = CachedTeacherDataset(data, cache)
@@ -237,24 +322,28 @@ def _worker(path: str, args: dict, root: str, conn) -> None:
     gen = torch.Generator().manual_seed(0)
 
     def step(timer: PartTimer | None) -> float:
+        count = (lambda: timer.counter.get_total_flops()) if timer is not None and timer.counter else (lambda: 0)
         _sync(device)
-        t0 = time.perf_counter()
+        t0, f0 = time.perf_counter(), count()
         opt.zero_grad(set_to_none=True)
         with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
             points = augment(batch["points"], generator=gen)
             out = model(points) if maps is None else model(points, teacher_maps=maps)
         _sync(device)
-        t1 = time.perf_counter()
+        t1, f1 = time.perf_counter(), count()
         out["loss"].backward()
         _sync(device)
-        t2 = time.perf_counter()
+        t2, f2 = time.perf_counter(), count()
         opt.step()
         _sync(device)
-        t3 = time.perf_counter()
+        t3, f3 = time.perf_counter(), count()
         if timer is not None:
             s = timer.seconds
             s["backward"], s["optimiser"] = t2 - t1, t3 - t2
             s["masking, decoder, losses"] = (t1 - t0) - sum(s[p] for p in PARTS[:5])
+            fl = timer.flops
+            fl["backward"], fl["optimiser"] = f2 - f1, f3 - f2
+            fl["masking, decoder, losses"] = (f1 - f0) - sum(fl[p] for p in PARTS[:5])
         return t3 - t0
 
     step(None)  # warm-up
@@ -263,6 +352,17 @@ def _worker(path: str, args: dict, root: str, conn) -> None:
     conn.send("ready")
     while True:
         cmd = conn.recv()
+        if cmd == "flops":  # one more step under the FLOP counter (not timed)
+            from torch.utils.flop_counter import FlopCounterMode
+
+            with FlopCounterMode(display=False) as counter:
+                timer = PartTimer(model, device, counter)
+                step(timer)
+                timer.close()
+            conn.send({"flops": dict(timer.flops), "total": counter.get_total_flops(),
+                       "teacher_dtype": str(teacher_dtype).replace("torch.", ""),
+                       "amp": str(amp).replace("torch.", "") if amp is not None else "float32"})
+            continue
         if cmd == "step" and device.type == "cpu" and path != "reference":
             # CPU: the parts are timed inside the timed steps (the wrappers only read the clock)
             timer = PartTimer(model, device)
@@ -303,24 +403,60 @@ def loader_rate(root: Path, args: argparse.Namespace, n_batches: int) -> float:
     return seen / (time.perf_counter() - t0)
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse_paths(value: str) -> list[str]:
+    """``--paths``: comma-separated names (reference, online, cache) or numerals (i, ii, iii); unknown
+    names are refused before any work."""
+    names = [q.strip().lower() for q in value.split(",") if q.strip()]
+    bad = [q for q in names if q not in ALIASES]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown path name(s) {', '.join(map(repr, bad)) or '(none given)'}; use a comma-separated subset of "
+            f"{', '.join(PATHS)} (or i, ii, iii)")
+    return list(dict.fromkeys(ALIASES[q] for q in names))
+
+
+def matmul_peak(device: torch.device, dtype: torch.dtype, n: int | None = None, reps: int = 5) -> float:
+    """Measured peak FLOP/s of this machine for ``dtype``: the best of ``reps`` timed (n x n) @ (n x n)."""
+    n = n or (8192 if device.type == "cuda" else 2048)
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
+    a @ b  # warm-up (kernel selection, packing buffers)
+    best = float("inf")
+    for _ in range(reps):
+        _sync(device)
+        t0 = time.perf_counter()
+        a @ b
+        _sync(device)
+        best = min(best, time.perf_counter() - t0)
+    return 2.0 * n**3 / best
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__.split("\n\n", 1)[1],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--batch", type=int, help="clouds per step (default 8 on CPU, 64 on CUDA)")
     p.add_argument("--reps", type=int, default=3, help="timed steps per path (median)")
     p.add_argument("--quick", action="store_true", help="batch 2, 1 rep, a narrow teacher: a smoke test")
-    p.add_argument("--amp", default="none", help="autocast of the 3D network: none | bf16 | fp16")
-    p.add_argument("--teacher-dtype", default="auto", help="online teacher: auto (fp16 on CUDA) | fp32 | bf16")
+    p.add_argument("--amp", default="auto", help="autocast of the 3D network in (ii), (iii): auto (as train.amp: "
+                   "auto) | none | bf16 | fp16; (i) always runs without autocast, as the authors' code")
+    p.add_argument("--teacher-dtype", default="auto", help="teacher of (ii): auto (as teacher.dtype: auto) | fp32 | "
+                   "bf16 | fp16; (i) always uses the authors' precision: fp16 on CUDA, fp32 on CPU")
     p.add_argument("--jobs", type=int, default=2, help="loader worker processes for the loader measurement")
     p.add_argument("--threads", type=int, default=0, help="torch threads per path process (0: torch's default)")
-    p.add_argument("--paths", default=",".join(PATHS), help="which paths, comma-separated")
+    p.add_argument("--paths", type=parse_paths, default=list(PATHS),
+                   help="which paths, comma-separated: reference,online,cache (or i,ii,iii)")
     p.add_argument("--json", help="also write the results here")
-    args = p.parse_args()
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
     if args.batch is None:
         args.batch = 2 if args.quick else (64 if args.device.startswith("cuda") else 8)
     if args.quick:
         args.reps = 1
-    paths = [q for q in args.paths.split(",") if q]
+    paths = args.paths
     device = torch.device(args.device)
     check_reference()
 
@@ -334,6 +470,9 @@ def main() -> None:
             parent, child = ctx.Pipe()
             proc = ctx.Process(target=_worker, args=(q, vars(args), str(root), child), daemon=True)
             proc.start()
+            while not parent.poll(1.0):  # a worker that dies while building must not leave us waiting
+                if not proc.is_alive():
+                    raise RuntimeError(f"path {q} failed to start (exit code {proc.exitcode}; its traceback is above)")
             if parent.recv() != "ready":
                 raise RuntimeError(f"path {q} failed to start")
             workers[q] = (proc, parent)
@@ -352,6 +491,11 @@ def main() -> None:
             else:  # CUDA: one more step with a synchronisation around every part
                 workers[q][1].send("parts")
                 parts[q] = workers[q][1].recv()
+        flops = {}
+        for q in paths:
+            if q != "reference":
+                workers[q][1].send("flops")
+                flops[q] = workers[q][1].recv()
         peaks = {}
         for q in paths:
             workers[q][1].send("peak")
@@ -359,13 +503,24 @@ def main() -> None:
             workers[q][0].join(timeout=60)
         rate = loader_rate(root, args, n_batches=8 if not args.quick else 2) if "cache" in paths else None
 
+    torch.set_num_threads(args.threads or torch.get_num_threads())  # the path processes' thread count
+    peak_dtypes = [torch.float32, torch.bfloat16] + ([torch.float16] if device.type == "cuda" else [])
+    machine = {str(d).replace("torch.", ""): matmul_peak(device, d) for d in peak_dtypes}
     med = {q: statistics.median(t) for q, t in times.items()}
     ref = med.get("reference")
     mem = "peak GPU memory (max_memory_allocated)" if device.type == "cuda" else "peak RSS (own process)"
     print(f"\npre-training step, configs/pretrain/i2p-mae.yaml, random CLIP ViT-B/16{' (narrow, --quick)' if args.quick else ''}, "
           f"batch {args.batch} x 2048 points, device {device}, {args.threads or torch.get_num_threads()} threads per "
           f"path process, amp {args.amp}, teacher dtype {args.teacher_dtype} (online), "
-          f"median of {args.reps} interleaved steps\n")
+          f"median of {args.reps} interleaved steps")
+    if "reference" in paths:
+        print(f"(i) = the authors' code path re-written here: teacher in "
+              f"{'fp16 weights' if device.type == 'cuda' else 'fp32'} as their clip.load on {device.type}, no autocast, "
+              f"explicit attention + second CLS pass, bicubic back-projection, cdist kNN, their per-cloud Python "
+              f"loop in the visible-token selection")
+    for q, f in flops.items():
+        print(f"{LABELS[q]}: teacher {f['teacher_dtype']}, 3D network autocast {f['amp']}")
+    print()
     print(f"| path | s/step | shapes/s | vs (i) | {mem} |\n|---|---|---|---|---|")
     for q in paths:
         ratio = f"{ref / med[q]:.2f}x" if ref else "-"
@@ -379,13 +534,34 @@ def main() -> None:
             print(f"| {part} | " + " | ".join(f"{parts[q][part]:.3f} ({100 * parts[q][part] / parts[q]['total']:.0f}%)"
                                               for q in cols) + " |")
         print("| total | " + " | ".join(f"{parts[q]['total']:.3f}" for q in cols) + " |")
+    if flops:
+        print("\nmachine peak (best of 5 timed matmuls, same threads): " +
+              ", ".join(f"{k} {v / 1e9:.1f} GFLOP/s" for k, v in machine.items()))
+        print("\nroofline per part: counted GFLOP (matmul, conv, attention; FlopCounterMode, one more step) / "
+              "seconds of the median step = GFLOP/s, % of the peak of the part's precision\n")
+        cols = [q for q in ("online", "cache") if q in flops and q in parts]
+        print("| part | " + " | ".join(LABELS[q] for q in cols) + " |\n" + "|---" * (len(cols) + 1) + "|")
+        for part in PARTS + ("total",):
+            cells = []
+            for q in cols:
+                f = flops[q]["flops"].get(part, 0) if part != "total" else flops[q]["total"]
+                sec = parts[q][part]
+                prec = flops[q]["teacher_dtype"] if part == "teacher" else flops[q]["amp"]
+                if part == "total":
+                    prec = flops[q]["amp"]
+                pk = machine.get(prec, machine["float32"])
+                rate_ = f / sec if sec > 0 else 0.0
+                cells.append(f"{f / 1e9:.2f} GFLOP, {rate_ / 1e9:.1f} GFLOP/s, {100 * rate_ / pk:.1f}% of {prec} peak"
+                             if f else f"0 counted ({sec:.3f} s)")
+            print(f"| {part} | " + " | ".join(cells) + " |")
     if rate is not None:
         step_rate = args.batch / med["cache"]
         print(f"\ncache loader alone ({args.jobs} workers, batch {args.batch}): {rate:.1f} shapes/s = "
               f"{rate / step_rate:.1f}x the step's {step_rate:.2f} shapes/s of (iii)")
     if args.json:
         Path(args.json).write_text(json.dumps({"args": vars(args), "times": times, "median": med, "peak_bytes": peaks,
-                                               "parts": parts, "loader_shapes_per_s": rate}, indent=2))
+                                               "parts": parts, "flops": flops, "machine_peak_flops": machine,
+                                               "loader_shapes_per_s": rate}, indent=2))
 
 
 if __name__ == "__main__":
