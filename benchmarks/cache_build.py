@@ -89,7 +89,7 @@ def main() -> None:
           f"{s['bytes'] / 2**20:.1f} MiB on disk; ShapeNet-55 ({SHAPENET55_TRAIN} shapes): "
           f"{SHAPENET55_TRAIN * per / 2**30:.1f} GiB; peak GPU memory {peak:.2f} GiB")
     if args.json:
-        Path(args.json).write_text(json.dumps({"runs": results, "peak_gib": peak,
+        Path(args.json).write_text(json.dumps({**s, "runs": results, "peak_gib": peak,  # top level: the last dtype
                                                "shapenet55_gib": SHAPENET55_TRAIN * per / 2**30}, indent=2))
 
 

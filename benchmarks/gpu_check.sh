@@ -50,7 +50,7 @@ for amp in bf16 none; do
 done
 
 # (3) the cache builder on 256 shapes (random CLIP ViT-B/16, fp16 on CUDA)
-timeout $((70 * T)) "$PY" benchmarks/cache_build.py --device "$DEV" --shapes "$SHAPES" --batch-size 64 "${QUICK[@]}" \
+timeout $((70 * T)) "$PY" benchmarks/cache_build.py --device "$DEV" --shapes "$SHAPES" --batch-size 64 --teacher-dtypes auto "${QUICK[@]}" \
     --json "$OUT/cache.json" >"$OUT/cache.log" 2>&1
 rc=$?
 row "cache build, $SHAPES shapes" "$(status $rc)" \
