@@ -1,6 +1,6 @@
 """Tiny datasets in the published on-disk formats and tiny model overrides for the CLI end-to-end tests.
 
-The writers follow tests/data/conftest.py (exact file names, keys, dtypes and layouts of DATA.md 1),
+The writers follow tests/data/conftest.py (exact file names, keys, dtypes and layouts of docs/data.md §1),
 reduced to what the commands need: a handful of clouds of a few hundred points, at least two classes.
 """
 

@@ -1,4 +1,4 @@
-"""Datasets, augmentations and loaders (DATA.md sections 1 and 2).
+"""Datasets, augmentations and loaders (docs/data.md §1 and §2).
 
 ``build_dataset(cfg, split)`` opens any supported format; every item is a dict
 with ``points`` (N, 3) float32, ``label`` int64 (classification), ``category``

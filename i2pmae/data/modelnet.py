@@ -1,4 +1,4 @@
-"""ModelNet40 readers (DATA.md 1.2-1.4): resampled text + .dat caches, HDF5 (SVM), few-shot folds.
+"""ModelNet40 readers (docs/data.md §1.2-1.4): resampled text + .dat caches, HDF5 (SVM), few-shot folds.
 
 Every reader loads its whole split into one in-memory array once, so items
 cost a copy (and a normalisation), never a parse.
@@ -22,7 +22,7 @@ log = logging.getLogger("i2pmae")
 
 
 def _split_name(split: str) -> str:
-    """The test split doubles as validation split (DATA.md 3)."""
+    """The test split doubles as validation split (docs/data.md §3)."""
     if split not in ("train", "test", "val"):
         raise ValueError(f"split must be train, test or val (= test), got {split!r}")
     return "test" if split == "val" else split

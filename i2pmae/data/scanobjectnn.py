@@ -1,4 +1,4 @@
-"""ScanObjectNN OBJ-BG / OBJ-ONLY / PB-T50-RS (DATA.md 1.5): points as stored, order shuffled for train."""
+"""ScanObjectNN OBJ-BG / OBJ-ONLY / PB-T50-RS (docs/data.md §1.5): points as stored, order shuffled for train."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""ShapeNet-55 for pre-training (DATA.md 1.1).
+"""ShapeNet-55 for pre-training (docs/data.md §1.1).
 
 Per item: a random ``npoints`` (2048) of the stored 8192 points without
 replacement (no FPS), then normalise. Files are read per item (52k files

@@ -1,4 +1,4 @@
-"""ShapeNetPart (DATA.md 1.6): 16 categories, 50 parts, official JSON splits, ``trainval``.
+"""ShapeNetPart (docs/data.md §1.6): 16 categories, 50 parts, official JSON splits, ``trainval``.
 
 Per item: normalise the whole shape, then draw ``npoints`` (2048) indices
 with replacement (train and test alike, as the authors do; the draws are

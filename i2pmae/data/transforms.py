@@ -1,4 +1,4 @@
-"""Batch augmentations (DATA.md 2) on (B, N, C>=3) tensors, on any device.
+"""Batch augmentations (docs/data.md §2) on (B, N, C>=3) tensors, on any device.
 
 Only the xyz columns are changed. Random draws come from the optional
 ``torch.Generator`` (the engine passes a per-step seeded one, so augmentation
@@ -138,7 +138,7 @@ REGISTRY: dict[str, Any] = {
     "seg_scale_shift": SegScaleShift,
     "jitter": Jitter,
 }
-# Named recipes of the paper's protocols (DATA.md 2).
+# Named recipes of the paper's protocols (docs/data.md §2).
 PRESETS: dict[str, list[str]] = {
     "pretrain": ["scale_translate"],
     "modelnet40": ["scale_translate"],

@@ -188,7 +188,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict:
 
 
 def strip_module_prefix(state: Mapping[str, Any]) -> dict[str, Any]:
-    """Remove one leading ``module.`` (DataParallel/DDP wrappers, DATA.md 6.1) from every key."""
+    """Remove one leading ``module.`` (DataParallel/DDP wrappers, docs/data.md §6.1) from every key."""
     return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in state.items()}
 
 

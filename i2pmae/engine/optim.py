@@ -1,4 +1,4 @@
-"""AdamW with the authors' weight-decay exemptions (DATA.md 4-5).
+"""AdamW with the authors' weight-decay exemptions (docs/data.md §4-5).
 
 The authors exempt from weight decay every 1-D parameter (norm scales, biases,
 cls/mask tokens), every ``*.bias`` and every parameter whose name contains

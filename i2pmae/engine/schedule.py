@@ -2,7 +2,7 @@
 
 The authors build ``CosineLRScheduler(t_initial, lr_min=1e-6, warmup_lr_init=1e-6,
 warmup_t, cycle_limit=1)`` (no warmup_prefix) and call ``scheduler.step(epoch)``
-at the *end* of every epoch (DATA.md 5). timm's value at time t is
+at the *end* of every epoch (docs/data.md §5). timm's value at time t is
 
     t < warmup_t:    warmup_lr_init + t * (lr - warmup_lr_init) / warmup_t
     t < t_initial:   lr_min + (lr - lr_min) / 2 * (1 + cos(pi * t / t_initial))
@@ -13,7 +13,7 @@ warmup_lr_init and epoch e >= 1 at value(e - 1): epochs 0 and 1 both use
 warmup_lr_init, and the cosine starts at t = warmup_t with no prefix shift.
 
 ``t_initial`` (``train.cosine_epochs``) is independent of the number of epochs
-run: the authors pre-train 300 epochs of a 400-epoch cosine (DATA.md 6.3).
+run: the authors pre-train 300 epochs of a 400-epoch cosine (docs/data.md §6.3).
 
 The per-step variant evaluates the same curve at fractional epochs
 t = epoch + step / steps_per_epoch without the one-epoch lag, for short runs

@@ -13,7 +13,7 @@ _WRAPPER_KEYS = ("base_model", "model", "state_dict")
 
 
 def strip_module_prefix(state_dict: Mapping[str, Any]) -> dict[str, Any]:
-    """Drop one leading ``module.`` from every key (DataParallel / DDP checkpoints, DATA.md 6.1)."""
+    """Drop one leading ``module.`` from every key (DataParallel / DDP checkpoints, docs/data.md §6.1)."""
     return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in state_dict.items()}
 
 

@@ -1,4 +1,4 @@
-"""Shape classification network (SPEC 6, DATA.md 5): the hierarchical encoder with local attention,
+"""Shape classification network (docs/method.md §6, docs/data.md §5): the hierarchical encoder with local attention,
 a LayerNorm on the top-scale tokens, pooling and a 3-layer MLP head.
 
 Keys equal the authors' ``I2P_MAE_ModelNet40`` / ``I2P_MAE_ScanObjectNN`` (``h_encoder.*``, ``norm``,

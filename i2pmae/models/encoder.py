@@ -1,4 +1,4 @@
-"""Hierarchical encoder (SPEC 1, 4, 6): token embedding/merging and transformer blocks per scale,
+"""Hierarchical encoder (docs/method.md §1, §4, §6): token embedding/merging and transformer blocks per scale,
 run on the visible tokens only.
 
 Clouds of a batch have different numbers of visible tokens.  Each scale therefore sorts the visible
@@ -53,7 +53,7 @@ class Packed:
 
 def attention_bias(centres: Tensor, valid: Tensor | None, radius: float) -> Tensor | None:
     """Additive mask (B, 1, L, L): -1e5 for padded keys and, with ``radius`` > 0, for keys whose centre is
-    at distance >= radius from the query's centre (local attention, SPEC 6); the diagonal stays open."""
+    at distance >= radius from the query's centre (local attention, docs/method.md §6); the diagonal stays open."""
     if valid is None and radius <= 0:
         return None
     B, L, _ = centres.shape

@@ -1,4 +1,4 @@
-"""The I2P-MAE pre-training network (SPEC 1-5), readable top to bottom like the MAE reference.
+"""The I2P-MAE pre-training network (docs/method.md §1-5), readable top to bottom like the MAE reference.
 
 forward(points):
  1. tokenize: FPS + kNN at every scale (512/256/64 tokens);
@@ -21,7 +21,7 @@ norms) truncated normal 0.02 / zeros / (1, 0); decoder blocks Xavier-uniform; th
 truncated normal; decoder positional MLPs, token propagation and the two heads keep PyTorch's
 defaults (the authors never re-initialise them).  ``encoder_norms`` of scales below the
 reconstructed one feed no loss and are frozen (they stay at (1, 0), as in the authors' training).
-Differences from the authors' code, on purpose (DATA.md 6): no token-0-always-visible side effect of
+Differences from the authors' code, on purpose (docs/method.md §8): no token-0-always-visible side effect of
 the mask propagation; with ``local_radius`` > 0 in pre-training the radius mask really applies
 (the authors' product with the padding mask disabled it; the paper uses radius 0 there anyway).
 """
@@ -314,7 +314,7 @@ class I2PMAE(nn.Module):
         """Linear-SVM features (B, C_top) (C_top * 2 for concat): top-scale encoder tokens after
         ``encoder_norms[-1]``, max-pooled by default, no masking.
 
-        By default the authors' eval-time rule applies (DATA.md 6.4): a lower-scale token that is in no
+        By default the authors' eval-time rule applies (docs/data.md §6.4): a lower-scale token that is in no
         upper token's neighbourhood is left out of that scale's attention (the published SVM numbers
         were computed that way).  ``all_tokens=True`` (or ``features_all_tokens`` in the config) keeps all.
         """

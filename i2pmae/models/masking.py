@@ -1,4 +1,4 @@
-"""Token masking (SPEC 4): 2D-guided or random at the top scale, then propagated to lower scales.
+"""Token masking (docs/method.md §4): 2D-guided or random at the top scale, then propagated to lower scales.
 
 All masks here are *visibility* masks: ``True`` = the token is visible to the encoder.
 """
@@ -78,7 +78,7 @@ def multi_scale_visible(visible_top: Tensor, idxs: Sequence[Tensor], sizes: Sequ
 
 
 def reduce_views(values: Tensor, how: str, dim: int = 1) -> Tensor:
-    """Combine per-view values along ``dim`` by mean, max or min (the attention cloud, SPEC 4)."""
+    """Combine per-view values along ``dim`` by mean, max or min (the attention cloud, docs/method.md §4)."""
     if how == "mean":
         return values.mean(dim=dim)
     if how == "max":

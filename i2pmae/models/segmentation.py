@@ -1,4 +1,4 @@
-"""Part segmentation network: Point-M2AE's head on the I2P-MAE encoder (DATA.md 4).
+"""Part segmentation network: Point-M2AE's head on the I2P-MAE encoder (docs/data.md §4).
 
 Every scale's tokens (after its ``encoder_norms`` LayerNorm) are interpolated to all N points and
 lifted by (conv, BN, ReLU) x 2 to 1024 channels; the three scales are concatenated (3072), a global

@@ -1,4 +1,4 @@
-"""Multi-scale tokenizer: FPS centres and kNN neighbourhoods at every scale (SPEC 1).
+"""Multi-scale tokenizer: FPS centres and kNN neighbourhoods at every scale (docs/method.md §1).
 
 Scale 1 samples its centres from the input points; scale s > 1 samples from the centres of scale
 s - 1.  Every centre groups its k nearest points of the scale below (itself included).

@@ -1,4 +1,4 @@
-"""Back-projection of 2D maps onto 3D points (SPEC section 2), without the full-resolution map.
+"""Back-projection of 2D maps onto 3D points (docs/method.md §2), without the full-resolution map.
 
 The reference ("upsample every map bicubically to S x S, then read each point's pixel") holds
 S*S*C values per image: about 100 MB at C=512.  Bicubic upsampling is separable and each output

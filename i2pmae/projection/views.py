@@ -1,4 +1,4 @@
-"""Multi-view depth projection of point clouds ("efficient projection", SPEC section 2).
+"""Multi-view depth projection of point clouds ("efficient projection", docs/method.md §2).
 
 Every view permutes the coordinates (view 0: x,y,z; 1: z,x,y; 2: y,z,x); the first two permuted
 coordinates are the image plane (row, column) and the third, raw, is the depth value splatted on
@@ -90,7 +90,7 @@ def project_views(
 ) -> tuple[Tensor, ViewMapping]:
     """Depth images (B, V, 3, S, S) of clouds (B, N, 3), ready for an ImageNet-normalised 2D model.
 
-    Steps (SPEC 2): grid size g = max plane range / (S - 3); pixel floor((p - min) / g) + 1; 5x5
+    Steps (docs/method.md §2): grid size g = max plane range / (S - 3); pixel floor((p - min) / g) + 1; 5x5
     splat; centring shift S/2 - floor((max + min) / 2) - 1 over the splatted pixels, pixels still
     outside moved one pixel back inside; depths landing on one pixel summed; sigmoid (empty pixels
     0.5); 3 channels; ImageNet normalisation.  A cloud flat in the image plane (range 0) gets g = 1

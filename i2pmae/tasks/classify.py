@@ -1,4 +1,4 @@
-"""Shape classification: fine-tuning, testing with voting, and few-shot folds (DATA.md 1.2, 3, 5).
+"""Shape classification: fine-tuning, testing with voting, and few-shot folds (docs/data.md §1.2, §3, §5).
 
 Point handling follows the authors' runner: training clouds are reduced by FPS
 to ``point_all`` (1024 -> 1200, 2048 -> 2400, ...) and then a random
@@ -107,7 +107,7 @@ def run_finetune(cfg: dict, run_dir: Path, dist: DistInfo, resume: bool = False)
 @torch.no_grad()
 def vote_accuracy(model: nn.Module, dataset: Dataset, dist: DistInfo, npoints: int, votes: int = 10,
                   repeats: int = 49, seed: int = 0, point_all: int | None = None) -> dict[str, float]:
-    """ModelNet40 voting (DATA.md 3): mean of ``votes`` augmented logits, max over ``repeats``."""
+    """ModelNet40 voting (docs/data.md §3): mean of ``votes`` augmented logits, max over ``repeats``."""
     unwrap(model).eval()
     augment = ScaleAndTranslate()
     n_all = point_all or POINT_ALL.get(npoints, npoints)

@@ -1,4 +1,4 @@
-"""Evaluation metrics: accuracy, ShapeNetPart IoUs (DATA.md 3), few-shot summaries."""
+"""Evaluation metrics: accuracy, ShapeNetPart IoUs (docs/data.md §3), few-shot summaries."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import torch
 
-# ShapeNetPart: category id = position (synsetoffset2category.txt order) -> global part ids (DATA.md 1.6).
+# ShapeNetPart: category id = position (synsetoffset2category.txt order) -> global part ids (docs/data.md §1.6).
 SHAPENETPART_PARTS: dict[str, list[int]] = {
     "Airplane": [0, 1, 2, 3],
     "Bag": [4, 5],
@@ -57,7 +57,7 @@ def _part_membership(part_ranges: Mapping[str, Sequence[int]] | Sequence[Sequenc
 def part_segmentation_ious(pred: torch.Tensor, seg: torch.Tensor, category: torch.Tensor | None = None,
                            part_ranges: Mapping[str, Sequence[int]] | Sequence[Sequence[int]] | None = None
                            ) -> torch.Tensor:
-    """Per-shape IoU (B,) in [0, 1], as the authors score ShapeNetPart (DATA.md 3).
+    """Per-shape IoU (B,) in [0, 1], as the authors score ShapeNetPart (docs/data.md §3).
 
     The predicted label of a point is the argmax over its shape's category parts
     only (ties to the lower part id, like ``np.argmax`` + first part id). For each

@@ -1,6 +1,6 @@
 """I2P-MAE pre-training: masked autoencoding guided by a frozen 2D teacher.
 
-Each batch is augmented (scale and translate, DATA.md 2) *before* the model
+Each batch is augmented (scale and translate, docs/data.md §2) *before* the model
 runs, so the teacher sees the augmented cloud's depth maps, as the authors do.
 With ``teacher.cache: DIR`` (a deviation from the paper, for speed) the teacher
 is not run at all: its outputs for each shape's canonical, un-augmented cloud

@@ -1,6 +1,6 @@
-"""Part segmentation on ShapeNetPart with Point-M2AE's head (DATA.md 3-4).
+"""Part segmentation on ShapeNetPart with Point-M2AE's head (docs/data.md §3-4).
 
-One optimiser step per batch (the authors step twice, DATA.md 6.6). The test
+One optimiser step per batch (the authors step twice, docs/data.md §6.6). The test
 set is scored after every epoch; best instance and best class mIoU are tracked
 separately as maxima over epochs, and ``best.pth`` follows instance mIoU.
 """

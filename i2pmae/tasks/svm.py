@@ -1,4 +1,4 @@
-"""Linear-SVM evaluation of frozen features (DATA.md 3), plus a parameter-free k-NN probe.
+"""Linear-SVM evaluation of frozen features (docs/data.md §3), plus a parameter-free k-NN probe.
 
 As the authors: ``sklearn.svm.SVC(kernel="linear", C=C)`` with every other
 setting at its default (one-vs-one, no feature scaling); the score is

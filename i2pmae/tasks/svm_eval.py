@@ -1,4 +1,4 @@
-"""Linear-SVM evaluation of a pre-trained encoder (DATA.md 3): max-pooled scale-3 features."""
+"""Linear-SVM evaluation of a pre-trained encoder (docs/data.md §3): max-pooled scale-3 features."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Train the bundled stand-in 2D teacher (`tiny-vit`) on depth maps of procedural shapes.
 
 CLIP cannot be shipped or downloaded here, so the quickstart uses a small ViT
-that learns to classify the *projected depth maps* (SPEC 2, all three views,
+that learns to classify the *projected depth maps* (docs/method.md §2, all three views,
 the same images I2P-MAE feeds its teacher) of the procedural shapes' training
 split. Only the training split is used for fitting; the test split is scored
 once per epoch for the log and never used to pick anything (the last epoch is

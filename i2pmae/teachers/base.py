@@ -1,7 +1,7 @@
 """The frozen 2D teacher interface shared by every 2D model I2P-MAE can learn from.
 
 A teacher looks at the projected depth maps (B, 3, S, S), already ImageNet-normalised by
-:func:`i2pmae.projection.project_views`, and returns two maps per image (SPEC section 3):
+:func:`i2pmae.projection.project_views`, and returns two maps per image (docs/method.md §3):
 
 - ``features`` (B, C, h, w): the per-patch (per-position) semantics the 3D network regresses;
 - ``attention`` (B, h, w): a non-negative importance map that drives 2D-guided masking.

@@ -4,7 +4,7 @@ Features: every patch token (CLS and other prefix tokens dropped) after the fina
 CLIP, after CLIP's visual projection (timm holds it as ``head``, Linear 768 -> 512 with a zero bias).
 Attention: in the last block, the CLS query's attention over all keys, softmax over CLS + patches,
 averaged over heads, then the patch columns: rows are non-negative and sum to at most 1 (exactly 1
-with the CLS column), as in SPEC section 3.
+with the CLS column), as in docs/method.md §3.
 
 The attention is computed without touching timm's code: every block runs normally with fused attention
 (``F.scaled_dot_product_attention``, switched on in every block whatever ``TIMM_FUSED_ATTN`` says), and a

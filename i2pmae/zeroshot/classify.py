@@ -1,6 +1,6 @@
 """Zero-shot classification of projected depth maps with CLIP (supplementary section 5).
 
-Each cloud is projected to its depth maps (SPEC 2, :func:`i2pmae.projection.project_views`), each map
+Each cloud is projected to its depth maps (docs/method.md §2, :func:`i2pmae.projection.project_views`), each map
 is embedded by CLIP's image tower, each class by the mean of its prompts' text embeddings, and a view
 votes for the class of highest cosine similarity; the multi-view prediction takes the mean of the
 views' similarities. Everything runs batched (all views of a batch in one image-tower pass).

@@ -1,4 +1,4 @@
-"""Tiny fixtures in the real on-disk formats (exact names, keys, dtypes and layouts of DATA.md 1)."""
+"""Tiny fixtures in the real on-disk formats (exact names, keys, dtypes and layouts of docs/data.md §1)."""
 
 from __future__ import annotations
 

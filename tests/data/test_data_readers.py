@@ -1,4 +1,4 @@
-"""Every reader on fixtures written in the real formats (DATA.md 1)."""
+"""Every reader on fixtures written in the real formats (docs/data.md §1)."""
 
 from __future__ import annotations
 

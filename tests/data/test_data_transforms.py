@@ -1,4 +1,4 @@
-"""Batch augmentations (DATA.md 2): shapes kept, draws within their ranges, seeded, pure."""
+"""Batch augmentations (docs/data.md §2): shapes kept, draws within their ranges, seeded, pure."""
 
 from __future__ import annotations
 

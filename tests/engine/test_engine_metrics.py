@@ -9,7 +9,7 @@ from i2pmae.tasks.metrics import (SHAPENETPART_PARTS, accuracy, fewshot_summary,
 
 
 def brute_force_shape_iou(logits: np.ndarray, seg: np.ndarray, parts: list[int]) -> float:
-    """DATA.md 3, written out point by point for one shape."""
+    """docs/data.md §3, written out point by point for one shape."""
     sub = logits[:, parts]  # only the category's parts
     pred = np.array([parts[0] + int(np.argmax(row)) for row in sub])
     ious = []

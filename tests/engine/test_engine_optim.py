@@ -23,7 +23,7 @@ class Net(nn.Module):
 def test_no_decay_groups_follow_the_authors_rule():
     model = Net()
     opt = build_optimizer(model, {"train": {"lr": 5e-4, "weight_decay": 0.05}})
-    # Reference: the rule written out independently from DATA.md 4-5.
+    # Reference: the rule written out independently from docs/data.md §4-5.
     want_nd, want_d = set(), set()
     for name, p in model.named_parameters():
         if not p.requires_grad:

@@ -23,7 +23,7 @@ def authors_epoch_lrs(lr, t_initial, warmup_t, n_epochs, lr_min=1e-6, warmup_lr_
 
 
 def test_finetune_schedule_equals_timm_every_epoch():
-    # DATA.md 5: t_initial 300, warmup 10, init = min = 1e-6, lr 5e-4; 301 epochs (0..300).
+    # docs/data.md §5: t_initial 300, warmup 10, init = min = 1e-6, lr 5e-4; 301 epochs (0..300).
     ref = authors_epoch_lrs(5e-4, 300, 10, 301)
     ours = CosineSchedule.from_config({"lr": 5e-4, "epochs": 301, "cosine_epochs": 300, "warmup_epochs": 10,
                                        "warmup_lr": 1e-6, "min_lr": 1e-6}, steps_per_epoch=307)
@@ -37,7 +37,7 @@ def test_finetune_schedule_equals_timm_every_epoch():
 
 
 def test_pretrain_schedule_is_independent_of_epochs_run():
-    # DATA.md 6.3: 400 cosine epochs, 300 run; lr 1e-3.
+    # docs/data.md §6.3: 400 cosine epochs, 300 run; lr 1e-3.
     ref = authors_epoch_lrs(1e-3, 400, 10, 300)
     ours = CosineSchedule.from_config({"lr": 1e-3, "epochs": 300, "cosine_epochs": 400, "warmup_epochs": 10})
     assert [ours.lr(e) for e in range(300)] == ref

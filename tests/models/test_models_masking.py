@@ -1,4 +1,4 @@
-"""2D-guided and random masking, and the multi-scale propagation of the mask (SPEC 4)."""
+"""2D-guided and random masking, and the multi-scale propagation of the mask (docs/method.md §4)."""
 
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ def test_guided_masking_prefers_high_scores_and_random_does_not():
     hi_r, lo_r = rates(uniform)
     assert abs(hi_r - lo_r) < 0.03  # binomial std of each rate ~0.003 here
     hi_a, lo_a = rates(authors)
-    assert abs(hi_a - lo_a) < 0.03  # T = 1 with raw attention values is nearly uniform (DATA.md 6.5)
+    assert abs(hi_a - lo_a) < 0.03  # T = 1 with raw attention values is nearly uniform (docs/data.md §6.5)
 
 
 def test_model_keeps_high_attention_tokens_visible(tiny, teacher, make_clouds):

@@ -117,7 +117,7 @@ def test_shape_mismatch_is_an_error_not_a_silent_skip(reference):
 
 
 def test_segmentation_head_matches_point_m2ae_widths():
-    """6208 = 3 x 1024 per-point + 3072 global + 64 label channels; 50 parts (DATA.md 4)."""
+    """6208 = 3 x 1024 per-point + 3072 global + 64 label channels; 50 parts (docs/data.md §4)."""
     model = I2PMAESegmentation()
     assert tuple(model.convs1.weight.shape) == (1024, 6208, 1)
     assert tuple(model.convs4.weight.shape) == (50, 256, 1)

@@ -13,7 +13,7 @@ def normalised(value: float, channel: int) -> float:
 
 
 def project_reference(cloud: torch.Tensor, view: int, S: int = 224) -> dict[tuple[int, int], float]:
-    """SPEC section 2 with python loops: {(row, col): summed depth} of one cloud in one view."""
+    """docs/method.md §2 with python loops: {(row, col): summed depth} of one cloud in one view."""
     pts = [[p[i] for i in PERMS[view]] for p in cloud.tolist()]
     mins = [min(p[a] for p in pts) for a in range(2)]
     g = max(max(p[a] for p in pts) - mins[a] for a in range(2)) / (S - 3)
@@ -31,7 +31,7 @@ def project_reference(cloud: torch.Tensor, view: int, S: int = 224) -> dict[tupl
 
 
 def test_hand_made_cloud_lands_on_expected_pixels():
-    # View 0 plane = (x, y); x spans 221 so one pixel is 1 unit.  Worked by hand from SPEC:
+    # View 0 plane = (x, y); x spans 221 so one pixel is 1 unit.  Worked by hand from docs/method.md:
     # pixels +1: p0 (1, 1), p1 (222, 1), p2 (101, 51), p3 (102, 52); footprint rows [-1, 224]
     # -> shift 112 - 111 - 1 = 0; cols [-1, 54] -> shift 112 - floor(53 / 2) - 1 = 85.
     cloud = torch.tensor([[[0.0, 0.0, 0.5], [221.0, 0.0, -1.0], [100.0, 50.0, 2.0], [101.0, 51.0, 3.0]]],
