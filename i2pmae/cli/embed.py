@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_CONFIG = "pretrain/i2p-mae"  # the model of the authors' pre-train.pth, which stores no config
+
 log = logging.getLogger("i2pmae")
 
 
@@ -63,18 +64,10 @@ def collect(inputs: list[str]) -> list[Path]:
 
 
 def checkpoint_config(checkpoint: str | Path, config: str | None) -> tuple[dict[str, Any], str]:
-    """(config, where it came from): ``config`` when given, else the one stored in the checkpoint (our
-    runs), else the default pre-training config (the authors' pre-train.pth stores none)."""
-    from i2pmae.engine.checkpoint import load_checkpoint
-    from i2pmae.engine.config import load_config
+    """(config, where it came from): see :func:`i2pmae.api.encoder_config`."""
+    from i2pmae.api import encoder_config
 
-    if config is not None:
-        return load_config(config), str(config)
-    ckpt = load_checkpoint(checkpoint)
-    stored = ckpt.get("config") if isinstance(ckpt, dict) else None
-    if isinstance(stored, dict) and isinstance(stored.get("model"), dict):
-        return stored, f"the config stored in {checkpoint}"
-    return load_config(DEFAULT_CONFIG), f"{DEFAULT_CONFIG} ({checkpoint} stores no config; pass -c otherwise)"
+    return encoder_config(checkpoint, config)
 
 
 def _check_args(args: argparse.Namespace) -> None:
@@ -95,8 +88,8 @@ def run(args: argparse.Namespace) -> int:
     from i2pmae.data.paths import check_output_path
     from i2pmae.engine.config import load_config
     from i2pmae.engine.logging import progress_bar, setup_logging
+    from i2pmae.api import load_encoder
     from i2pmae.engine.seeding import seed_everything
-    from i2pmae.tasks.svm_eval import build_encoder, debias_batchnorm
 
     _check_args(args)
     setup_logging(None)  # skipped files and notes on stderr
@@ -110,11 +103,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"model from {source}")
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     npoints = args.npoints or int((cfg.get("data") or {}).get("npoints") or 2048)
-    model = build_encoder(cfg["model"], None if args.random_init else args.checkpoint).to(device).eval()
-    debias_batchnorm(model)  # a short run's BatchNorm statistics without their initial value (as the probes do)
+    # the Python API's encoder: same weights, pooling and debiased BatchNorm statistics as load_encoder()
+    encoder = load_encoder(None if args.random_init else args.checkpoint, config=args.config, npoints=npoints,
+                           device=device)
     policy = BadFilePolicy(args.on_bad_file, context="embed")
     feats, kept = [], []
-    with torch.no_grad(), progress_bar(total=len(files), desc="embed", unit="file") as bar:
+    with progress_bar(total=len(files), desc="embed", unit="file") as bar:
         for i in range(0, len(files), args.batch_size):
             clouds = []
             for f in files[i : i + args.batch_size]:
@@ -125,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
                     policy.handle(err)  # raises under --on-bad-file error
             if clouds:
                 pts = torch.from_numpy(np.stack(clouds)).to(device)
-                feats.append(model.extract_features(pts).float().cpu().numpy())
+                feats.append(encoder.forward_features(pts).cpu().numpy())
             bar.update(len(files[i : i + args.batch_size]))
     policy.report(len(files))
     if not kept:
@@ -137,3 +131,4 @@ def run(args: argparse.Namespace) -> int:
     skipped = f"; skipped {len(policy.bad)} bad file(s)" if policy.bad else ""
     print(f"wrote {array.shape[0]} x {array.shape[1]} features to {out} (file names in {names}){skipped}")
     return 0
+

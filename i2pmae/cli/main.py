@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "segment",
     "evaluate",
     "embed",
+    "export",
     "experiment",
     "visualize",
     "plot",
