@@ -226,9 +226,9 @@ class Encoder(nn.Module):
             array = array[None]
         if array.ndim != 3 or array.shape[-1] < 3:
             raise ValueError(f"points must be (N, 3) or (B, N, 3), got shape {tuple(array.shape)}")
-        rng = np.random.default_rng(seed)
-        clouds = [normalize(resample(c[:, :3].astype(np.float32), self.npoints, "fps", rng, where="points",
-                                     upsample=True)) for c in array]
+        # a fresh generator per cloud: a cloud's features do not depend on the batch it comes in
+        clouds = [normalize(resample(c[:, :3].astype(np.float32), self.npoints, "fps", np.random.default_rng(seed),
+                                     where="points", upsample=True)) for c in array]
         return self.forward_features(torch.from_numpy(np.stack(clouds)))
 
 

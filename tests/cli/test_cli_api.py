@@ -78,6 +78,8 @@ def test_load_encoder_equals_embed_for_ours_the_authors_and_point_m2ae(cli_data,
     enc = i2pmae.load_encoder(tmp_path / "pre-train.pth", config=tiny)
     assert enc.network.feature_pooling == "add"
     np.testing.assert_allclose(enc.embed(raw).numpy(), np.load(out), rtol=0, atol=1e-5)
+    small = raw[:, :100]  # fewer points than the encoder takes: repeated points, the same ones alone or in a batch
+    torch.testing.assert_close(enc.embed(small)[1:2], enc.embed(small[1]))
     with pytest.raises(ValueError, match=r"\(N, 3\) or \(B, N, 3\)"):
         enc.embed(np.zeros(5))
 
