@@ -13,7 +13,7 @@ from i2pmae.data.paths import resolve_data_path
 log = logging.getLogger("i2pmae")
 
 FORMATS = ("shapenet55", "modelnet40", "modelnet40_h5", "modelnet40_fewshot", "scanobjectnn", "shapenetpart",
-           "folder")
+           "folder", "procedural")
 ALIASES = {"shapenet": "shapenet55", "shapenet-55": "shapenet55", "modelnet": "modelnet40",
            "modelnet40_svm": "modelnet40_h5", "modelnet40-h5": "modelnet40_h5", "fewshot": "modelnet40_fewshot",
            "modelnet40-fewshot": "modelnet40_fewshot", "scan": "scanobjectnn", "shapenet_part": "shapenetpart",
@@ -36,6 +36,8 @@ def dataset_class(fmt: str) -> Callable[..., Dataset]:
         from i2pmae.data.scanobjectnn import ScanObjectNN as cls
     elif fmt == "shapenetpart":
         from i2pmae.data.shapenetpart import ShapeNetPart as cls
+    elif fmt == "procedural":
+        from i2pmae.data.synth import ProceduralShapes as cls
     else:
         from i2pmae.data.folder import PointFolder as cls
     return cls
@@ -58,9 +60,12 @@ def build_dataset(cfg: dict, split: str, key: str = "data.dataset") -> Dataset:
     ``key``.fraction). ``root`` may start with ``$I2PMAE_CACHE``. Unknown keys are
     an error, so a typo in a config does not go unnoticed.
     """
-    if not isinstance(cfg, dict) or "format" not in cfg or "root" not in cfg:
+    if not isinstance(cfg, dict) or "format" not in cfg:
         raise ValueError(f"a dataset config needs 'format' and 'root', got {cfg!r}")
     cls = dataset_class(cfg["format"])
+    generated = canonical_format(cfg["format"]) == "procedural"  # made on the fly: no root to read
+    if "root" not in cfg and not generated:
+        raise ValueError(f"a dataset config needs 'format' and 'root', got {cfg!r}")
     params = inspect.signature(cls.__init__).parameters
     opts = {k: v for k, v in cfg.items() if k not in GENERIC and v is not None}
     unknown = sorted(set(opts) - set(params))
@@ -68,7 +73,8 @@ def build_dataset(cfg: dict, split: str, key: str = "data.dataset") -> Dataset:
         allowed = sorted(k for k in params if k not in ("self", "root", "split"))
         raise ValueError(f"unknown option(s) {unknown} for format {canonical_format(cfg['format'])!r}; "
                          f"allowed: {allowed + ['fraction']}")
-    ds = cls(resolve_data_path(cfg["root"]), split=split, **opts)
+    root = resolve_data_path(cfg["root"]) if cfg.get("root") is not None else None
+    ds = cls(root, split=split, **opts)
     if cfg.get("fraction") is not None:
         total = len(ds)
         ds.take_fraction(float(cfg["fraction"]), int(cfg.get("seed", 0)))

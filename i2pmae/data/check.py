@@ -125,7 +125,7 @@ def detect_formats(root: str | Path) -> list[str]:
         raise FileNotFoundError(f"dataset root {root}: " + ("not a folder" if root.exists() else "does not exist"))
     found = []
     for fmt in FORMATS:
-        if fmt == "folder":
+        if fmt in ("folder", "procedural"):  # a folder is the fallback; procedural data have no files
             continue
         probes: list[dict[str, Any]] = [{}]
         if fmt == "scanobjectnn":

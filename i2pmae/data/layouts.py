@@ -49,6 +49,10 @@ LAYOUTS: dict[str, str] = {
     train/<class>/<file>, test/<class>/<file> fixed splits
   files: .ply .obj .off .stl .glb meshes (surface-sampled) or .npy .npz (key points|xyz|first)
          .txt .xyz .pts clouds (whitespace or comma separated, first 3 columns = x y z)""",
+    "procedural": """\
+(no files)                                made on the fly: `size` procedural shapes per epoch, new every
+                                          epoch for split train, one fixed draw per other split
+  options: npoints, size, seed, classes (names, a count, or all 15 when omitted); root is not used""",
 }
 
 

@@ -426,3 +426,31 @@ class FreshShapes:
         pts /= np.sqrt((pts ** 2).sum(axis=1).max())
         return {"points": torch.from_numpy(np.ascontiguousarray(pts, dtype=np.float32)),
                 "label": torch.tensor(label, dtype=torch.int64), "name": f"fresh{self.epoch}-{i}"}
+
+
+class ProceduralShapes(FreshShapes):
+    """``data.dataset.format: procedural``: ``size`` procedural shapes per epoch, drawn anew every epoch.
+
+    Item i of epoch e is a pure function of (seed, e, i), so resumed and multi-process runs see exactly
+    the shapes an uninterrupted single-process run sees (the loop calls ``set_epoch``). The ``train``
+    split is fresh every epoch; any other split is one fixed draw from a stream of its own (its epoch
+    is pinned), so an evaluation split never changes and never repeats a training shape. ``root`` is
+    not used (nothing is read or written).
+    """
+
+    format = "procedural"
+    _FIXED_EPOCH = {"test": 2**31, "val": 2**31 + 1}
+
+    def __init__(self, root: object = None, split: str = "train", npoints: int = 1024, size: int = 1200,
+                 seed: int = 0, classes: Sequence[str] | str | int | None = None) -> None:
+        super().__init__(int(size), npoints, seed, classes)
+        self.split = str(split)
+        if self.split != "train":
+            self.epoch = self._FIXED_EPOCH.get(self.split, 2**31 + 2)
+
+    def set_epoch(self, epoch: int) -> None:
+        if self.split == "train":
+            super().set_epoch(epoch)
+
+    def take_fraction(self, fraction: float, seed: int = 0) -> None:
+        raise ValueError("format procedural has no fixed set to take a fraction of; set its size instead")

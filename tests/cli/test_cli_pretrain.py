@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from helpers_cli import pretrain_args, read_metrics, run_cli
@@ -48,9 +49,14 @@ def test_pretrain_without_2d_guidance(cli_data, tmp_path):
     assert not any("2d" in k for k in last["model"])  # no 2D head, no teacher: 3D-only baseline
 
 
-def test_pretrain_resume_through_cli_matches_uninterrupted(cli_data, tmp_path):
-    """`pretrain ... train.max_steps=1` then `pretrain --resume RUN` finishes with the uninterrupted weights."""
-    extra = ("data.svm=null",)  # no SVM monitor: only the weights matter here
+PROCEDURAL = "data.dataset={format: procedural, npoints: 128, size: 8, seed: 3, classes: 4}"
+
+
+@pytest.mark.parametrize("data", [(), (PROCEDURAL,)], ids=["fixed-files", "procedural-fresh-every-epoch"])
+def test_pretrain_resume_through_cli_matches_uninterrupted(cli_data, tmp_path, data):
+    """`pretrain ... train.max_steps=1` then `pretrain --resume RUN` finishes with the uninterrupted weights,
+    also when the shapes are drawn anew every epoch (``format: procedural``)."""
+    extra = ("data.svm=null", *data)  # no SVM monitor: only the weights matter here
     full, split = tmp_path / "full", tmp_path / "split"
     assert run_cli(*pretrain_args(cli_data, "pretrain/w-o-2d", full, *extra)) == 0
     assert run_cli(*pretrain_args(cli_data, "pretrain/w-o-2d", split, *extra, "train.max_steps=1")) == 0
@@ -62,3 +68,4 @@ def test_pretrain_resume_through_cli_matches_uninterrupted(cli_data, tmp_path):
     assert b["loop"]["epoch"] == 2 and b["loop"]["global_step"] == a["loop"]["global_step"] == 4
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
     assert "resumed from" in (split / "log.txt").read_text()
+    assert ("format: procedural" in (split / "config.yaml").read_text()) == bool(data)
