@@ -66,18 +66,11 @@ def train(args: argparse.Namespace) -> None:
     run_dir = out / "runs" / f"{args.variant.replace('/', '')}{'-fresh' if args.fresh else ''}-seed{args.seed}"
     run_dir.mkdir(parents=True, exist_ok=True)
     if args.fresh:  # the memorisation test: same size, classes and pose, but new shapes every epoch
-        import i2pmae.tasks.pretrain as pretrain
-        from i2pmae.data.synth import FreshShapes
+        from i2pmae.data import build_dataset
 
-        build = pretrain.build_dataset
-
-        def fresh_build(data_cfg: dict, split: str):
-            real = build(data_cfg, split)
-            if split == "train" and data_cfg is cfg["data"]["dataset"]:
-                return FreshShapes(len(real), int(data_cfg["npoints"]), seed=1000 + args.seed)
-            return real
-
-        pretrain.build_dataset = fresh_build
+        fixed = cfg["data"]["dataset"]
+        cfg["data"]["dataset"] = {"format": "procedural", "npoints": int(fixed["npoints"]),
+                                  "size": len(build_dataset(fixed, "train")), "seed": 1000 + args.seed}
     t0 = time.time()
     for mark in marks:
         if (run_dir / f"step{mark}.pth").is_file():
