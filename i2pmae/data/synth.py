@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -290,9 +290,11 @@ Z_UP_TO_Y_UP = np.array([[1.0, 0, 0], [0, 0, 1], [0, -1, 0]])  # (x, y, z) -> (x
 
 
 def sample_shape(name: str, rng: np.random.Generator, npoints: int = 8192, noise: float = 0.01,
-                 max_yaw: float = np.pi, max_tilt: float = np.deg2rad(8)) -> np.ndarray:
-    """One random shape of class ``name``: (npoints, 3) float32, normalised to the unit sphere, y up."""
-    parts = BUILDERS[name](rng)
+                 max_yaw: float = np.pi, max_tilt: float = np.deg2rad(8),
+                 builders: Mapping[str, Callable] | None = None) -> np.ndarray:
+    """One random shape of class ``name``: (npoints, 3) float32, normalised to the unit sphere, y up.
+    ``builders`` maps names to part builders (default: the 15 built-in classes)."""
+    parts = (BUILDERS if builders is None else builders)[name](rng)
     areas = np.array([a for a, _ in parts])
     counts = rng.multinomial(npoints, areas / areas.sum())
     pts = np.concatenate([fn(rng, int(c)) for (_, fn), c in zip(parts, counts) if c > 0])
@@ -394,6 +396,7 @@ def write_synthetic(out: str | Path, classes: Sequence[str] | str | int | None =
 
 
 FRESH_TAG = 0xF5E5  # separates the fresh-every-epoch stream from the fixed draws
+UNSEEN_TAG = 0x05EE  # the unseen-family transfer test: a stream of its own
 
 
 class FreshShapes:
@@ -409,6 +412,8 @@ class FreshShapes:
             raise ValueError(f"FreshShapes needs n >= 1 and npoints >= 1, got {n} and {npoints}")
         self.names = resolve_classes(classes)
         self.n, self.npoints, self.seed, self.epoch = int(n), int(npoints), int(seed), 0
+        self.builders: Mapping[str, Callable] = BUILDERS
+        self.tag = FRESH_TAG
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -420,8 +425,8 @@ class FreshShapes:
         import torch
 
         label = int(i) % len(self.names)
-        rng = np.random.default_rng([FRESH_TAG, self.seed, self.epoch, int(i)])
-        pts = sample_shape(self.names[label], rng, self.npoints)
+        rng = np.random.default_rng([self.tag, self.seed, self.epoch, int(i)])
+        pts = sample_shape(self.names[label], rng, self.npoints, builders=self.builders)
         pts = pts - pts.mean(axis=0)
         pts /= np.sqrt((pts ** 2).sum(axis=1).max())
         return {"points": torch.from_numpy(np.ascontiguousarray(pts, dtype=np.float32)),
@@ -436,14 +441,26 @@ class ProceduralShapes(FreshShapes):
     split is fresh every epoch; any other split is one fixed draw from a stream of its own (its epoch
     is pinned), so an evaluation split never changes and never repeats a training shape. ``root`` is
     not used (nothing is read or written).
+
+    ``unseen: true`` draws the 13 families of the teacher's corpus that are not among the 15 built-in
+    classes (``synth_corpus.EXTRA_BUILDERS``), with the built-in pose rules and a seed stream of their own:
+    a transfer test of shapes 3D pre-training never sees (the stand-in teacher's corpus includes these
+    families, from another stream).
     """
 
     format = "procedural"
     _FIXED_EPOCH = {"test": 2**31, "val": 2**31 + 1}
 
     def __init__(self, root: object = None, split: str = "train", npoints: int = 1024, size: int = 1200,
-                 seed: int = 0, classes: Sequence[str] | str | int | None = None) -> None:
+                 seed: int = 0, classes: Sequence[str] | str | int | None = None, unseen: bool = False) -> None:
+        if unseen and classes is not None:
+            raise ValueError("procedural: 'unseen: true' draws the 13 unseen families; leave 'classes' unset")
         super().__init__(int(size), npoints, seed, classes)
+        self.unseen = bool(unseen)
+        if self.unseen:
+            from i2pmae.data.synth_corpus import EXTRA_BUILDERS
+
+            self.builders, self.names, self.tag = EXTRA_BUILDERS, list(EXTRA_BUILDERS), UNSEEN_TAG
         self.split = str(split)
         if self.split != "train":
             self.epoch = self._FIXED_EPOCH.get(self.split, 2**31 + 2)

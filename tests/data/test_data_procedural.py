@@ -46,3 +46,23 @@ def test_options_are_checked():
         build_dataset({"format": "procedural", "sise": 3}, "train")
     with pytest.raises(ValueError, match="size instead"):
         build_dataset(dict(CFG, fraction=0.5), "train")
+
+
+def test_unseen_families_never_meet_the_pre_training_stream():
+    """The transfer test: 13 families that are not among the 15 pre-training classes, drawn from a seed
+    stream of their own, so no unseen-family shape is a pre-training shape (by family and by stream)."""
+    from i2pmae.data.synth import CLASSES, FRESH_TAG, UNSEEN_TAG
+    from i2pmae.data.synth_corpus import CORPUS_TAG, EXTRA_BUILDERS
+
+    unseen = build_dataset({"format": "procedural", "unseen": True, "size": 26, "npoints": 64}, "test")
+    assert unseen.names == list(EXTRA_BUILDERS) and len(unseen.names) == 13
+    assert not set(unseen.names) & set(CLASSES)
+    assert len({UNSEEN_TAG, FRESH_TAG, CORPUS_TAG}) == 3
+    assert sorted({int(unseen[i]["label"]) for i in range(26)}) == list(range(13))
+    train_unseen = build_dataset({"format": "procedural", "unseen": True, "size": 26, "npoints": 64}, "train")
+    pre = build_dataset({"format": "procedural", "size": 26, "npoints": 64}, "train")  # same seed, index, epoch
+    x = _items(unseen)
+    assert not any(torch.equal(a, b) for a in x for b in _items(pre))
+    assert not any(torch.equal(a, b) for a in x for b in _items(train_unseen))  # its train/test splits differ
+    with pytest.raises(ValueError, match="leave 'classes' unset"):
+        build_dataset({"format": "procedural", "unseen": True, "classes": 3}, "test")
