@@ -22,9 +22,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--classes", default=None, help="comma-separated class names or a count K for the first K "
                    "(default: all 15)")
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--points", type=int, default=8192, help="points per ShapeNet-55-layout file (default 8192)")
+    s.add_argument("--points", type=int, default=None, help="points per ShapeNet-55-layout file (default 8192); "
+                   "with --unseen-families points per cloud (default 1024, as the quickstart probes)")
     s.add_argument("--h5-points", type=int, default=2048, help="points per cloud in the HDF5 files (default 2048)")
     s.add_argument("--noise", type=float, default=0.01, help="Gaussian noise sigma after normalisation")
+    s.add_argument("--unseen-families", action="store_true",
+                   help="write the unseen-family transfer test instead: the 13 procedural families that are not "
+                   "among the 15 pre-training classes, from their own seed stream, in the ModelNet40-HDF5 layout "
+                   "directly under --out (the same shapes as data.*={format: procedural, unseen: true, size: "
+                   "13*per-class, test_size: 13*test-per-class, seed, npoints})")
     s.add_argument("--debug", action="store_true", help="show full tracebacks")
     s.set_defaults(func=run_synth, command="data synth")
 
@@ -62,15 +68,43 @@ def run_synth(args: argparse.Namespace) -> int:
             raise ValueError(f"{flag} must be >= {least}, got {value}")
     if args.noise < 0:
         raise ValueError(f"--noise must be >= 0, got {args.noise}")
+    if args.unseen_families:
+        return _run_unseen(args)
     check_output_path(Path(args.out) / "synth.json", "--out")
     t0 = time.perf_counter()
     summary = write_synthetic(args.out, classes=args.classes, per_class=args.per_class,
-                              test_per_class=args.test_per_class, seed=args.seed, npoints=args.points,
+                              test_per_class=args.test_per_class, seed=args.seed, npoints=args.points or 8192,
                               h5_points=args.h5_points, noise=args.noise)
     print(f"wrote {summary['train']} train + {summary['test']} test shapes of {len(summary['classes'])} classes "
           f"to {args.out} in {time.perf_counter() - t0:.1f}s")
     print(f"  pre-training:  format=shapenet55 root={args.out}")
     print(f"  SVM/finetune:  format=modelnet40_h5 root={args.out}")
+    return 0
+
+
+def _run_unseen(args: argparse.Namespace) -> int:
+    """`data synth --unseen-families`: the transfer test's shapes as files (ModelNet40-HDF5 layout)."""
+    import time
+    from pathlib import Path
+
+    from i2pmae.data.paths import check_output_path
+    from i2pmae.data.procedural import write_unseen_families
+
+    if args.h5_points != 2048 or args.noise != 0.01:
+        raise ValueError("--unseen-families: --h5-points and --noise do not apply (use --points; the noise is "
+                         "the built-in 0.01)")
+    check_output_path(Path(args.out) / "unseen.json", "--out")
+    t0 = time.perf_counter()
+    test_per_class = max(1, args.per_class // 4) if args.test_per_class is None else args.test_per_class
+    if test_per_class < 1:
+        raise ValueError(f"--test-per-class must be >= 1 with --unseen-families, got {test_per_class}")
+    summary = write_unseen_families(args.out, per_class=args.per_class, test_per_class=test_per_class,
+                                    seed=args.seed, npoints=args.points or 1024, classes=args.classes)
+    print(f"wrote {summary['train']} train + {summary['test']} test shapes of {len(summary['families'])} unseen "
+          f"families to {args.out} in {time.perf_counter() - t0:.1f}s")
+    print(f"  probe data:  format=modelnet40_h5 root={args.out} npoints={summary['npoints']}")
+    same = ", ".join(f"{k}: {str(v).lower() if isinstance(v, bool) else v}" for k, v in summary["same_as"].items())
+    print(f"  the same shapes without files:  {{{same}}}")
     return 0
 
 

@@ -363,7 +363,7 @@ def cache_dir_for(data_folder: Path, cfg_cache_dir: str | None, name: str) -> Pa
     """Where a cache built from ``data_folder`` goes: ``cache_dir`` if set, else under the user cache
     directory ($I2PMAE_CACHE, default ~/.cache/i2pmae) keyed by the folder's absolute path; never into the
     dataset itself, so read-only datasets work (the file names carry a hash of the contents)."""
-    from i2pmae.data.paths import dataset_cache_dir
+    from i2pmae.data.locations import dataset_cache_dir
 
     return dataset_cache_dir(data_folder, name, cfg_cache_dir)
 

@@ -27,7 +27,7 @@ from i2pmae.data._io import (MESH_SUFFIXES, POINT_SUFFIXES, cache_dir_for, files
 from i2pmae.data.base import PointCloudDataset, item
 from i2pmae.data.errors import BadFileError
 from i2pmae.data.layouts import missing_root_error
-from i2pmae.data.paths import resolve_data_path
+from i2pmae.data.locations import resolve_data_path
 
 log = logging.getLogger("i2pmae")
 

@@ -52,7 +52,8 @@ LAYOUTS: dict[str, str] = {
     "procedural": """\
 (no files)                                made on the fly: `size` procedural shapes per epoch, new every
                                           epoch for split train, one fixed draw per other split
-  options: npoints, size, seed, classes (names, a count, or all 15 when omitted); root is not used""",
+  options: npoints, size, test_size (evaluation splits; default size), seed, classes (names, a count,
+           or all 15 when omitted), unseen (true: the 13 families pre-training never sees); no root""",
 }
 
 

@@ -1,61 +1,23 @@
 """Where data and caches live, and early checks of configured paths.
 
-Built-in (procedural) data and every dataset cache go under one user cache
-directory, never into the working directory or a user's dataset folder, so a
-read-only dataset works and running a command inside a data folder writes
-nothing there. The directory is ``$I2PMAE_CACHE``, else ``$XDG_CACHE_HOME/i2pmae``,
-else ``~/.cache/i2pmae``. A config path may start with ``$I2PMAE_CACHE`` to point
-into it (the quickstart's ``$I2PMAE_CACHE/procedural``).
+The locations themselves (the user cache directory, ``$I2PMAE_CACHE`` in config paths, dataset cache
+folders) are in :mod:`i2pmae.data.locations`, which the readers use; this module re-exports them and adds
+the checks of a config's dataset paths, which look formats up in :mod:`i2pmae.data.registry`. Imports go
+one way: readers -> registry -> build / paths.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 from pathlib import Path
 from typing import Any, Iterable
 
-CACHE_ENV = "I2PMAE_CACHE"
-_CACHE_PREFIX = re.compile(r"^\$(\{I2PMAE_CACHE\}|I2PMAE_CACHE)(?=/|\\|$)")
+from i2pmae.data.locations import (CACHE_ENV, builtin_data_root, dataset_cache_dir, resolve_data_path,
+                                   user_cache_dir)
+from i2pmae.data.registry import canonical_format, locate
 
-
-def user_cache_dir() -> Path:
-    """``$I2PMAE_CACHE``, else ``$XDG_CACHE_HOME/i2pmae``, else ``~/.cache/i2pmae`` (not created here)."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "i2pmae"
-
-
-def builtin_data_root() -> Path:
-    """Where the built-in procedural shapes are generated: ``<user cache>/procedural``."""
-    return user_cache_dir() / "procedural"
-
-
-def resolve_data_path(path: str | os.PathLike) -> Path:
-    """A configured data path as a Path: a leading ``$I2PMAE_CACHE`` means :func:`user_cache_dir` (set or
-    not), other ``$VARS`` and ``~`` are expanded; relative paths stay relative to the working directory."""
-    text = os.fspath(path)
-    text = _CACHE_PREFIX.sub(lambda _: str(user_cache_dir()), text, count=1)
-    return Path(os.path.expandvars(text)).expanduser()
-
-
-def dataset_cache_dir(data_folder: str | os.PathLike, name: str, cache_dir: str | os.PathLike | None = None) -> Path:
-    """The folder for caches built from ``data_folder``: ``cache_dir`` when configured, else
-    ``<user cache>/datasets/<name>/<hash of the folder's absolute path>``; created, never inside the data."""
-    if cache_dir:
-        out = resolve_data_path(cache_dir)
-    else:
-        tag = hashlib.sha1(str(Path(data_folder).expanduser().resolve()).encode()).hexdigest()[:12]
-        out = user_cache_dir() / "datasets" / name / tag
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise RuntimeError(f"cannot create the data cache folder {out} ({exc.strerror or exc}); set "
-                           f"{CACHE_ENV} to a writable folder or data.*.cache_dir") from None
-    return out
-
+__all__ = ["CACHE_ENV", "IMAGE_SUFFIXES", "builtin_data_root", "check_data_paths", "check_output_path",
+           "dataset_cache_dir", "locate_dataset", "resolve_data_path", "user_cache_dir"]
 
 IMAGE_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
 
@@ -93,39 +55,7 @@ def _dataset_entries(cfg: dict) -> Iterable[tuple[str, dict]]:
 def locate_dataset(ds_cfg: dict[str, Any]) -> Path:
     """The folder/file a dataset config points at, found the way the reader finds it (cheap: no file is
     read); FileNotFoundError with the expected layout when absent."""
-    from i2pmae.data.build import canonical_format
-    from i2pmae.data.layouts import missing_root_error
-
-    fmt = canonical_format(ds_cfg["format"])
-    root = resolve_data_path(ds_cfg["root"])
-    if fmt == "shapenet55":
-        from i2pmae.data.shapenet import resolve_shapenet55
-
-        return resolve_shapenet55(root)
-    if fmt == "modelnet40":
-        from i2pmae.data.modelnet import resolve_modelnet40
-
-        return resolve_modelnet40(root, int(ds_cfg.get("num_category") or 40))
-    if fmt == "modelnet40_h5":
-        from i2pmae.data.modelnet import resolve_modelnet40_h5
-
-        return resolve_modelnet40_h5(root)
-    if fmt == "modelnet40_fewshot":
-        from i2pmae.data.modelnet import resolve_fewshot
-
-        return resolve_fewshot(root, int(ds_cfg.get("way", 5)), int(ds_cfg.get("shot", 10)),
-                               int(ds_cfg.get("fold", 0)))
-    if fmt == "scanobjectnn":
-        from i2pmae.data.scanobjectnn import canonical_variant, resolve_scanobjectnn
-
-        return resolve_scanobjectnn(root, canonical_variant(ds_cfg.get("variant") or "obj_bg"), "train")
-    if fmt == "shapenetpart":
-        from i2pmae.data.shapenetpart import resolve_shapenetpart
-
-        return resolve_shapenetpart(root)
-    if not root.is_dir():
-        raise missing_root_error("folder", root)
-    return root
+    return locate(ds_cfg["format"], resolve_data_path(ds_cfg["root"]), ds_cfg)
 
 
 _SYNTH_FOLDERS = {"shapenet55": "ShapeNet55-34", "modelnet40_h5": "modelnet40_ply_hdf5_2048"}
@@ -133,8 +63,6 @@ _SYNTH_FOLDERS = {"shapenet55": "ShapeNet55-34", "modelnet40_h5": "modelnet40_pl
 
 def _synth_hint(ds_cfg: dict) -> str:
     """For the two layouts `i2pmae data synth` writes: the command that makes procedural shapes there."""
-    from i2pmae.data.build import canonical_format
-
     try:
         sub = _SYNTH_FOLDERS.get(canonical_format(ds_cfg["format"]))
     except ValueError:

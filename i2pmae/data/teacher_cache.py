@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import zlib
 from pathlib import Path
 from typing import Any, Sequence
@@ -34,6 +35,8 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+
+log = logging.getLogger("i2pmae")
 
 FORMAT = "i2pmae.teacher-cache"
 VERSION = 1
@@ -226,6 +229,10 @@ class CachedTeacherDataset(Dataset):
     def __init__(self, base: Dataset, cache: TeacherCache) -> None:
         self.base = base
         self.cache = cache
+        if getattr(base, "fresh_every_epoch", False):
+            log.warning("teacher.cache with data.dataset.format procedural: the cache holds epoch 0's %d shapes, so "
+                        "every epoch replays them (not fresh shapes); for new shapes every epoch drop teacher.cache "
+                        "(online teacher)", len(base))
         if hasattr(base, "set_epoch"):
             base.set_epoch(0)
 

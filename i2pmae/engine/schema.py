@@ -5,7 +5,7 @@ alternatives of ``int``, ``float`` (an int is accepted), ``bool``, ``str``, ``li
 ``any``, or quoted literals such as ``'epoch'|'step'``. A section whose type is a string rather than a dict
 is a single value (``pretrained``). Three mappings are checked against the code that consumes them, so
 they never need listing here: ``model`` (the keyword arguments of the model class named by
-``model.name``), ``data.dataset`` and ``data.svm`` (the options of the dataset format), and
+``model.name``), ``data.dataset``, ``data.svm`` and ``data.unseen`` (the options of the dataset format), and
 ``teacher.name`` (the registered 2D teachers).
 """
 
@@ -32,6 +32,7 @@ SCHEMA: dict[str, Any] = {
         "trainval": "bool",
         "dataset": "map",  # keys: the format's options (checked in _check_dataset)
         "svm": "map|null",
+        "unseen": "map|null",  # the unseen-family transfer test of table1: {format: procedural, unseen: true, ...}
     },
     "augment": {"train": "list|str|null"},
     "train": {
@@ -143,7 +144,7 @@ def config_problems(cfg: Mapping[str, Any]) -> list[tuple[str, str]]:
                 problems.append((dotted, _unknown(f"{top}.", str(key), spec)))
             elif not _type_ok(sub, spec[key]):
                 problems.append((dotted, f"{dotted!r} must be {_describe(spec[key])}, got {sub!r}"))
-            elif top == "data" and key in ("dataset", "svm") and isinstance(sub, Mapping):
+            elif top == "data" and key in ("dataset", "svm", "unseen") and isinstance(sub, Mapping):
                 problems += _check_dataset(dotted, sub)
             elif top == "teacher" and key == "name":
                 problems += _check_teacher(sub)

@@ -27,6 +27,7 @@ def _yaml(tmp_path: Path, text: str) -> Path:
     ("trian:\n  epochs: 3\n", "trian", "train"),
     ("model:\n  num_head: 3\n", "model.num_head", "num_heads"),
     ("data:\n  dataset: {npoint: 3}\n", "data.dataset.npoint", "npoints"),
+    ("data:\n  unseen: {format: procedural, unseen: true, tset_size: 3}\n", "data.unseen.tset_size", "test_size"),
     ("teacher:\n  name: clipp\n", "teacher.name", "clip-rn50"),
     ("svm:\n  c: 0.1\n", "svm.c", "C"),
 ])
