@@ -13,6 +13,7 @@ import shutil
 import socket
 from pathlib import Path
 
+import pytest
 import torch
 import torch.multiprocessing as mp
 
@@ -59,12 +60,19 @@ def _losses(run_dir: Path) -> list[float]:
     return [r["loss"] for r in rows if "loss" in r]
 
 
-def test_ddp_two_ranks_match_single_process_accumulation(tmp_path):
+# fresh shapes every epoch (data.dataset.format: procedural): 8 per epoch = 2 steps, so the 4 steps span 2 epochs
+PROCEDURAL = {"format": "procedural", "npoints": 128, "size": 8, "seed": 3, "classes": 2}
+
+
+@pytest.mark.parametrize("data", ["files", "procedural"])
+def test_ddp_two_ranks_match_single_process_accumulation(tmp_path, data):
     root = write_shapenet55(tmp_path / "data", n=16)
     # SGD: the update is linear in the gradient (Adam would magnify rounding noise of tiny gradients).
-    sgd = dict(optimizer="sgd", lr=0.05, epochs=1)
+    sgd = dict(optimizer="sgd", lr=0.05, epochs=1 if data == "files" else 2)
     ddp_cfg = tiny_pretrain_config(root, batch_size=2, accum_steps=1, **sgd)  # 2 ranks x 2
     single_cfg = tiny_pretrain_config(root, batch_size=2, accum_steps=2, **sgd)  # 1 process x 2 micro-batches x 2
+    if data == "procedural":
+        ddp_cfg["data"]["dataset"] = single_cfg["data"]["dataset"] = dict(PROCEDURAL)
     ddp_dir = tmp_path / "ddp"
     mp.spawn(_worker, args=(2, _free_port(), ddp_cfg, str(ddp_dir)), nprocs=2, join=True)
     ddp_losses = _losses(ddp_dir)
