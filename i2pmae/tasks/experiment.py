@@ -58,14 +58,15 @@ def ensure_synthetic_data(cfg: dict) -> Path:
 
 
 @torch.no_grad()
-def teacher_probe(cfg: dict, dist: DistInfo) -> dict[str, Any]:
+def teacher_probe(cfg: dict, dist: DistInfo, data_key: str = "svm") -> dict[str, Any]:
     """Both probes on the teacher's multi-view features: per view, mean of its patch features; views
-    concatenated; the config's ``svm`` options (C or cv, grid, standardize)."""
+    concatenated; the config's ``svm`` options (C or cv, grid, standardize); the data of ``data.<data_key>``
+    (``svm``: the test split, ``unseen``: the unseen families)."""
     from i2pmae.projection import project_views
 
     teacher = build_teacher_from_config(cfg, dist.device)
     views = tuple(cfg["model"].get("views", (0, 1, 2)))
-    svm_cfg = cfg["data"]["svm"]
+    svm_cfg = cfg["data"][data_key]
 
     def encode(split: str) -> tuple[np.ndarray, np.ndarray]:
         feats, labels = [], []
@@ -82,7 +83,8 @@ def teacher_probe(cfg: dict, dist: DistInfo) -> dict[str, Any]:
     opts = cfg.get("svm") or {}
     return linear_svm_probe(tr_x, tr_y, te_x, te_y, parse_svm_c(opts.get("C", 0.01)), opts.get("grid"),
                             parse_standardize(opts.get("standardize")), KNN_K,
-                            f"2D teacher {cfg.get('teacher', {}).get('name')}")
+                            f"2D teacher {cfg.get('teacher', {}).get('name')}"
+                            + ("" if data_key == "svm" else f" ({UNSEEN_TITLE})"))
 
 
 def variant_config(cfg: dict, variant: str, seed: int) -> dict:
@@ -183,17 +185,40 @@ def _pretrain_job(cfg: dict, run_dir: str, resume: bool, seed: int, threads: int
     run_pretrain(cfg, Path(run_dir), DistInfo(), resume=resume)
 
 
+UNSEEN_TITLE = "unseen families"
+
+
+def probe_sets(cfg: dict) -> dict[str, tuple]:
+    """The probes' (train, test) datasets: ``test`` from ``data.svm`` and, when the config has ``data.unseen``,
+    ``unseen`` (the transfer test of families pre-training never sees)."""
+    out = {"test": (build_dataset(cfg["data"]["svm"], "train", "data.svm"),
+                    build_dataset(cfg["data"]["svm"], "test", "data.svm"))}
+    if cfg["data"].get("unseen"):
+        out["unseen"] = (build_dataset(cfg["data"]["unseen"], "train", "data.unseen"),
+                         build_dataset(cfg["data"]["unseen"], "test", "data.unseen"))
+    return out
+
+
 def probe_run(cfg: dict, variant: str, seed: int, run_dir: str | None, dist: DistInfo,
-              datasets: tuple | None = None) -> dict[str, Any]:
+              datasets: tuple | dict | None = None) -> dict[str, Any]:
     """Both probes (SVM with its C, k-NN) of one encoder: the last checkpoint of ``run_dir``, or with
-    ``run_dir=None`` the encoder as ``seed`` initialises it (variant (a))."""
-    svm_cfg = cfg["data"]["svm"]
-    train_set, test_set = datasets or (build_dataset(svm_cfg, "train"), build_dataset(svm_cfg, "test"))
+    ``run_dir=None`` the encoder as ``seed`` initialises it (variant (a)). With ``data.unseen`` configured the
+    same probes on the unseen families go under ``result["unseen"]`` (after the test split's, which they
+    leave unchanged). ``datasets``: :func:`probe_sets` (or the test split's (train, test) pair) to reuse."""
+    if datasets is None:
+        datasets = probe_sets(cfg)
+    elif isinstance(datasets, tuple):
+        datasets = {"test": datasets}
     seed_everything(seed)
     ckpt = None if run_dir is None else str(Path(run_dir) / "last.pth")
     encoder = build_encoder(cfg["model"], ckpt).to(dist.device)
     log.info("seed %d %s: probing (linear SVM and %d-NN)", seed, variant, KNN_K)
-    return probe_encoder(encoder, train_set, test_set, cfg.get("svm"), dist, name=f"seed {seed} {variant}")
+    result = probe_encoder(encoder, *datasets["test"], cfg.get("svm"), dist, name=f"seed {seed} {variant}")
+    if cfg["data"].get("unseen"):
+        unseen = datasets.get("unseen") or probe_sets(cfg)["unseen"]
+        result["unseen"] = probe_encoder(encoder, *unseen, cfg.get("svm"), dist,
+                                         name=f"seed {seed} {variant} ({UNSEEN_TITLE})")
+    return result
 
 
 def _probe_job(cfg: dict, variant: str, seed: int, run_dir: str | None, threads: int) -> dict[str, Any]:
@@ -238,7 +263,6 @@ def run_table1(cfg: dict, out_dir: Path, dist: DistInfo, seeds: list[int], jobs:
     """
     out_dir = Path(out_dir)
     ensure_synthetic_data(cfg)
-    svm_cfg = cfg["data"]["svm"]
     planned: list[tuple[str, int, dict, Path]] = []
     pending: list[tuple[str, int, dict, Path, bool]] = []
     for seed in seeds:
@@ -261,13 +285,20 @@ def run_table1(cfg: dict, out_dir: Path, dist: DistInfo, seeds: list[int], jobs:
             run_dir.mkdir(parents=True, exist_ok=True)
             seed_everything(seed)
             run_pretrain(vcfg, run_dir, dist, resume=resume)
-        sets = build_dataset(svm_cfg, "train"), build_dataset(svm_cfg, "test")
+        sets = probe_sets(cfg)
         scores = {(v, s): probe_run(c, v, s, None if d is None else str(d), dist, sets) for v, s, c, d in probes}
+    teacher = teacher_probe(cfg, dist)
+    if cfg["data"].get("unseen"):
+        teacher["unseen"] = teacher_probe(cfg, dist, "unseen")
     summary = summarise(seeds, scores, cfg, {v: [str(d) for vv, _, _, d in planned if vv == v] for v in VARIANTS
-                                              if v != "random_init"}, teacher_probe(cfg, dist))
+                                              if v != "random_init"}, teacher)
     for (variant, seed), r in sorted(scores.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         log.info("seed %d %s: SVM %.2f%% (C=%g%s), %d-NN %.2f%%", seed, variant, r["svm_acc"], r["C"],
                  ", at the grid's edge" if r["C_at_edge"] else "", KNN_K, r["knn_acc"])
+        if "unseen" in r:
+            u = r["unseen"]
+            log.info("seed %d %s, %s: SVM %.2f%% (C=%g%s), %d-NN %.2f%%", seed, variant, UNSEEN_TITLE, u["svm_acc"],
+                     u["C"], ", at the grid's edge" if u["C_at_edge"] else "", KNN_K, u["knn_acc"])
     if dist.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "table1.json").write_text(json.dumps(summary, indent=2))
@@ -295,7 +326,30 @@ def summarise(seeds: list[int], scores: dict, cfg: dict, runs: dict, teacher: di
                           "knn": paired_test(knn["w/o_2d"], knn["i2p-mae"])},
         "runs": runs, "teacher": cfg.get("teacher", {}).get("name"), "teacher_svm": teacher["svm_acc"],
         "teacher_knn": teacher["knn_acc"], "teacher_C": teacher["C"],
+        **({"unseen": _unseen_summary(seeds, scores, cfg, teacher.get("unseen"))}
+           if all("unseen" in scores[(k, s)] for k in VARIANTS for s in seeds) else {}),
     }
+
+
+def _unseen_summary(seeds: list[int], scores: dict, cfg: dict, teacher: dict | None) -> dict[str, Any]:
+    """The unseen-family columns: per-variant per-seed SVM and k-NN accuracy, C, means, stds, paired tests of
+    each pre-training against random init and of (c) against (b)."""
+    acc = {k: [scores[(k, s)]["unseen"]["svm_acc"] for s in seeds] for k in VARIANTS}
+    knn = {k: [scores[(k, s)]["unseen"]["knn_acc"] for s in seeds] for k in VARIANTS}
+    pairs = {"b_vs_a": ("random_init", "w/o_2d"), "c_vs_a": ("random_init", "i2p-mae"), "c_vs_b": ("w/o_2d", "i2p-mae")}
+    out = {
+        "data": cfg["data"]["unseen"], "accuracy": acc, "knn": knn,
+        "C_chosen": {k: [scores[(k, s)]["unseen"]["C"] for s in seeds] for k in VARIANTS},
+        "C_at_edge": {k: [scores[(k, s)]["unseen"]["C_at_edge"] for s in seeds] for k in VARIANTS},
+        "mean": {k: float(np.mean(v)) for k, v in acc.items()}, "std": {k: float(np.std(v)) for k, v in acc.items()},
+        "knn_mean": {k: float(np.mean(v)) for k, v in knn.items()},
+        "knn_std": {k: float(np.std(v)) for k, v in knn.items()},
+        "paired": {name: {"svm": paired_test(acc[lo], acc[hi]), "knn": paired_test(knn[lo], knn[hi])}
+                   for name, (lo, hi) in pairs.items()},
+    }
+    if teacher:
+        out.update(teacher_svm=teacher["svm_acc"], teacher_knn=teacher["knn_acc"], teacher_C=teacher["C"])
+    return out
 
 
 def _run_in_workers(pending: list, probes: list, jobs: int) -> dict[tuple[str, int], dict]:
@@ -375,22 +429,39 @@ def _fmt_c(values: list[float]) -> str:
 def table1_markdown(summary: dict) -> str:
     n = len(summary["seeds"])
     k = summary.get("knn_k", KNN_K)
+    unseen = summary.get("unseen")
     lines = [
         f"| pre-training | linear SVM (%), mean ± std over {n} seed{'s' if n > 1 else ''} | per seed | SVM C per seed "
-        f"| {k}-NN (%), mean ± std | per seed |",
-        "|---|---|---|---|---|---|",
+        f"| {k}-NN (%), mean ± std | per seed |" + (f" {UNSEEN_TITLE}: linear SVM (%) | per seed | {UNSEEN_TITLE}: "
+                                                   f"{k}-NN (%) | per seed |" if unseen else ""),
+        "|---|---|---|---|---|---|" + ("---|---|---|---|" if unseen else ""),
     ]
+
+    def cells(part: dict, key: str, probe: str) -> str:
+        accs = part.get("accuracy" if probe == "svm" else "knn", {}).get(key, [])
+        if not accs:
+            return "- | |"
+        mean, std = (part["mean"], part["std"]) if probe == "svm" else (part["knn_mean"], part["knn_std"])
+        return f"{mean[key]:.2f} ± {std[key]:.2f} | " + ", ".join(f"{a:.2f}" for a in accs) + " |"
+
+    def teacher_cells(part: dict) -> tuple[str, str, str]:
+        t_knn, t_c = part.get("teacher_knn"), part.get("teacher_C")
+        svm = "-" if part.get("teacher_svm") is None else f"{part['teacher_svm']:.2f}"
+        return svm, _fmt_c([t_c]) if t_c else "-", "-" if t_knn is None else f"{t_knn:.2f}"
+
     for key, title in VARIANTS.items():
-        accs, knn = summary["accuracy"][key], summary.get("knn", {}).get(key, [])
         cs = summary.get("C_chosen", {}).get(key, [])
-        knn_cell = (f"{summary['knn_mean'][key]:.2f} ± {summary['knn_std'][key]:.2f}" if knn else "-")
-        lines.append(f"| {title} | {summary['mean'][key]:.2f} ± {summary['std'][key]:.2f} | "
-                     + ", ".join(f"{a:.2f}" for a in accs) + f" | {_fmt_c(cs) if cs else '-'} | {knn_cell} | "
-                     + ", ".join(f"{a:.2f}" for a in knn) + " |")
-    t_knn, t_c = summary.get("teacher_knn"), summary.get("teacher_C")
-    lines.append(f"| 2D teacher `{summary['teacher']}` on its multi-view features (reference) | "
-                 f"{summary['teacher_svm']:.2f} | | {_fmt_c([t_c]) if t_c else '-'}"
-                 f" | {'-' if t_knn is None else f'{t_knn:.2f}'} | |")
+        svm_cells = cells(summary, key, "svm").split(" | ", 1)
+        lines.append(f"| {title} | {svm_cells[0]} | {svm_cells[1]} {_fmt_c(cs) if cs else '-'} | "
+                     f"{cells(summary, key, 'knn')}"
+                     + (f" {cells(unseen, key, 'svm')} {cells(unseen, key, 'knn')}" if unseen else ""))
+    t_svm, t_c, t_knn = teacher_cells(summary)
+    row = (f"| 2D teacher `{summary['teacher']}` on its multi-view features (reference) | {t_svm} | | {t_c} | "
+           f"{t_knn} | |")
+    if unseen:
+        u_svm, _, u_knn = teacher_cells(unseen)
+        row += f" {u_svm} | | {u_knn} | |"
+    lines.append(row)
     lines.append("")
     paired = summary.get("paired_c_vs_b") or {}
     for probe, name in (("svm", "linear SVM"), ("knn", f"{k}-NN")):
@@ -402,6 +473,23 @@ def table1_markdown(summary: dict) -> str:
             lines.append(f"(c) − (b), {name}: {pt['mean_diff']:+.2f} points (one seed: no paired test).")
     if paired:
         lines.append("")
+    if unseen:
+        names = {"b_vs_a": "(b) − (a)", "c_vs_a": "(c) − (a)", "c_vs_b": "(c) − (b)"}
+        for pair, label in names.items():
+            parts = []
+            for probe, name in (("svm", "linear SVM"), ("knn", f"{k}-NN")):
+                pt = (unseen.get("paired") or {}).get(pair, {}).get(probe)
+                if pt and pt.get("p") is not None:
+                    parts.append(f"{name} {pt['mean_diff']:+.2f} points (std {pt['std_diff']:.2f}, p = {pt['p']:.3g})")
+                elif pt:
+                    parts.append(f"{name} {pt['mean_diff']:+.2f} points")
+            if parts:
+                lines.append(f"{UNSEEN_TITLE.capitalize()}, {label}: {'; '.join(parts)} (n = {n}).")
+        spec = ", ".join(f"{key}: {str(value).lower() if isinstance(value, bool) else value}"
+                         for key, value in (unseen.get("data") or {}).items())
+        lines += ["", f"Unseen families: shapes of the procedural families that pre-training never sees "
+                  f"(`data.unseen` = {{{spec}}}; their own seed stream), probed exactly as the test split "
+                  "(their own training split for the SVM and the neighbours, C chosen anew per encoder).", ""]
     c = summary["C"]
     if c == "cv":
         edge = [f"{v} seed {s}" for v in VARIANTS for s, e in zip(summary["seeds"], summary["C_at_edge"][v]) if e]

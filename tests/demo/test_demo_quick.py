@@ -13,6 +13,7 @@ def test_demo_shortened(tmp_path, capsys):
         f"data.root={data}", f"data.dataset.root={data}/ShapeNet55-34",
         f"data.svm.root={data}/modelnet40_ply_hdf5_2048",
         "synth.per_class=6", "synth.test_per_class=3", "data.dataset.fraction=1.0",
+        "data.unseen.size=26", "data.unseen.test_size=13", "data.unseen.npoints=256",  # 2 + 1 shapes per family
         "train.epochs=1", "train.batch_size=8", "train.eval_every=1", "--seeds", "0",
     ])
     assert code == 0
@@ -24,6 +25,7 @@ def test_demo_shortened(tmp_path, capsys):
         assert 0.0 <= summary["knn"][variant][0] <= 100.0 and summary["C_chosen"][variant][0] in summary["grid"]
     report = (out / "report.md").read_text()
     assert f"{summary['mean']['i2p-mae']:.2f}" in report and "10-NN" in report and "SVM C per seed" in report
+    assert f"{summary['unseen']['mean']['i2p-mae']:.2f}" in report and "unseen families: 10-NN" in report
     for png in ("table1.png", "curves.png", "figure5.png"):
         assert (out / png).stat().st_size > 10_000, png
     printed = capsys.readouterr().out

@@ -23,8 +23,12 @@ def _args(out, data, jobs, *extra, seeds="0"):
         f"data.svm.root={data}/modelnet40_ply_hdf5_2048", "synth.per_class=3", "synth.test_per_class=2",
         "data.dataset.fraction=1.0", "data.npoints=256", "data.dataset.npoints=256", "data.svm.npoints=256",
         "model.num_groups=[32,16,8]", "model.group_sizes=[8,4,4]",
-        "train.epochs=1", "train.batch_size=16", "train.eval_every=1", *extra,
+        "train.epochs=1", "train.batch_size=16", "train.eval_every=1", UNSEEN, *extra,
     ]
+
+
+# the transfer test of families pre-training never sees: 2 training and 1 test shape per family
+UNSEEN = "data.unseen={format: procedural, unseen: true, size: 26, test_size: 13, npoints: 256}"
 
 
 def _table1(out, data, jobs, *extra, seeds="0"):
@@ -44,8 +48,14 @@ def test_parallel_runs_equal_sequential_runs(tmp_path):
     seq = json.loads((tmp_path / "seq" / "table1.json").read_text())
     par = json.loads((tmp_path / "par" / "table1.json").read_text())
     assert seq["accuracy"] == par["accuracy"] and seq["knn"] == par["knn"] and seq["C_chosen"] == par["C_chosen"]
+    assert seq["unseen"] == par["unseen"]
     for key in ("random_init", "w/o_2d", "i2p-mae"):  # both probes and the SVM's C for every encoder
         assert 0 <= par["knn"][key][0] <= 100 and par["C_chosen"][key][0] > 0
+        for probe in ("accuracy", "knn"):  # and both on the unseen families
+            assert 0 <= par["unseen"][probe][key][0] <= 100
+    assert 0 <= par["unseen"]["teacher_svm"] <= 100 and par["unseen"]["data"]["unseen"] is True
+    md = (tmp_path / "par" / "table1.md").read_text()
+    assert "unseen families: linear SVM (%)" in md and "unseen families: 10-NN (%)" in md
     for run in ("wo_2d-seed0", "i2p-mae-seed0"):
         a = torch.load(tmp_path / "seq" / "runs" / run / "last.pth", weights_only=True)["model"]
         b = torch.load(tmp_path / "par" / "runs" / run / "last.pth", weights_only=True)["model"]
@@ -119,6 +129,47 @@ def test_markdown_reports_both_probes_the_chosen_c_and_the_paired_test():
     for how, words in (("debiased", "without their initial value's share (debiased)"),
                        ("recalibrated", "re-estimated on the training split's clouds")):
         assert words in table1_markdown({**summary, "bn_statistics": how})
+
+
+def test_unseen_family_probe_leaves_the_test_split_probe_unchanged(tmp_path):
+    """The unseen-family columns come after the test split's probe, which gives the very same numbers as
+    without them; a random-init encoder (no training) keeps this quick."""
+    from i2pmae.engine.config import load_config
+    from i2pmae.tasks.experiment import ensure_synthetic_data, probe_run
+
+    data = tmp_path / "data"
+    overrides = [a for a in _args(tmp_path, data, 1) if "=" in a and not a.startswith(("--", "train."))]
+    cfg = load_config("quickstart", overrides + ["data.unseen=null"])
+    ensure_synthetic_data(cfg)
+    plain = probe_run(cfg, "random_init", 0, None, DistInfo())
+    with_unseen = probe_run(load_config("quickstart", overrides), "random_init", 0, None, DistInfo())
+    unseen = with_unseen.pop("unseen")
+    assert "unseen" not in plain and with_unseen == plain
+    assert 0 <= unseen["svm_acc"] <= 100 and 0 <= unseen["knn_acc"] <= 100
+
+
+def test_markdown_shows_the_unseen_family_columns_and_tests():
+    keys = ("random_init", "w/o_2d", "i2p-mae")
+    part = {"accuracy": {k: [30.0 + i, 40.0 + i] for i, k in enumerate(keys)},
+            "knn": {k: [20.0 + i, 25.0 + i] for i, k in enumerate(keys)},
+            "mean": {k: 35.0 + i for i, k in enumerate(keys)}, "std": {k: 5.0 for k in keys},
+            "knn_mean": {k: 22.5 + i for i, k in enumerate(keys)}, "knn_std": {k: 2.5 for k in keys}}
+    unseen = {**part, "data": {"format": "procedural", "unseen": True, "size": 1040},
+              "paired": {"b_vs_a": {"svm": paired_test([30.0, 40.0], [31.0, 41.5]),
+                                    "knn": paired_test([20, 25], [21, 26])}},
+              "teacher_svm": 61.5, "teacher_knn": 55.0, "teacher_C": 1.0}
+    summary = {"seeds": [0, 1], "C": 0.01, "knn_k": 10, **part, "teacher": "tiny-vit", "teacher_svm": 70.0,
+               "teacher_knn": 65.0, "teacher_C": 1.0}
+    plain = table1_markdown(summary)
+    assert "unseen" not in plain
+    md = table1_markdown({**summary, "unseen": unseen})
+    rows = [line for line in md.splitlines() if line.startswith("|")]
+    assert len({row.count("|") for row in rows}) == 1 and rows[0].count("|") == 11  # 10 columns in every row
+    assert "| 36.00 ± 5.00 | 31.00, 41.00 | 23.50 ± 2.50 | 21.00, 26.00 |" in rows[3]  # (b): unseen SVM, 10-NN
+    assert "| 61.50 | | 55.00 | |" in rows[-1]  # the teacher on the unseen families
+    assert "Unseen families, (b) − (a): linear SVM +1.25 points" in md and "size: 1040" in md
+    for old, new in zip(plain.splitlines()[2:5], md.splitlines()[2:5]):
+        assert new.startswith(old)  # the test split's columns as before, the unseen families' added
 
 
 def _children(pid):
