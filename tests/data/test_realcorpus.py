@@ -1,0 +1,164 @@
+"""The real-mesh corpus builder on tiny fake .deb packages built here (CI never downloads the corpus)."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from helpers_meshes import md2_bytes
+
+from i2pmae.data import realcorpus as rc
+from i2pmae.data.folder import PointFolder
+
+
+def box_wrl(sx: float, sy: float, sz: float, shift: float = 0.0, scale: float = 1.0) -> bytes:
+    pts = [(x * sx, y * sy, z * sz) for x in (0, 1) for y in (0, 1) for z in (0, 1)]
+    quads = "0 1 3 2 -1 4 6 7 5 -1 0 4 5 1 -1 2 3 7 6 -1 0 2 6 4 -1 1 5 7 3 -1"
+    point = ", ".join(f"{x} {y} {z}" for x, y, z in pts)
+    return (f"#VRML V2.0 utf8\nTransform {{ translation {shift} 0 0 scale {scale} {scale} {scale} children [\n"
+            f"Shape {{ geometry IndexedFaceSet {{ coord Coordinate {{ point [ {point} ] }} coordIndex [ {quads} ] }} }}"
+            f" ] }}\n").encode()
+
+
+def wedge_md2(k: int) -> bytes:
+    """A closed wedge (a triangular prism) whose shape changes with k."""
+    verts = [(0, 0, 0), (40 + 20 * k, 0, 0), (0, 60, 0), (0, 0, 30 + 40 * k), (40 + 20 * k, 0, 30 + 40 * k),
+             (0, 60, 30 + 40 * k)]
+    tris = [(0, 2, 1), (3, 4, 5), (0, 1, 4), (0, 4, 3), (1, 2, 5), (1, 5, 4), (2, 0, 3), (2, 3, 5)]
+    return md2_bytes([((1.0, 1.0, 1.0), (0.0, 0.0, 0.0), verts)], tris)
+
+
+def tar_xz(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:xz") as t:
+        for name, data in sorted(files.items()):
+            info = tarfile.TarInfo("./" + name)
+            info.size, info.mtime = len(data), 0
+            t.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def write_deb(path: Path, files: dict[str, bytes]) -> None:
+    """A minimal .deb: an ar archive of debian-binary, control.tar.xz and data.tar.xz."""
+    members = [("debian-binary", b"2.0\n"), ("control.tar.xz", tar_xz({"control": b"Package: x\n"})),
+               ("data.tar.xz", tar_xz(files))]
+    out = b"!<arch>\n"
+    for name, data in members:
+        out += f"{name:<16}{0:<12}{0:<6}{0:<6}{100644:<8}{len(data):<10}`\n".encode() + data
+        out += b"\n" if len(data) % 2 else b""
+    path.write_bytes(out)
+
+
+def fake_debs(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    kicad = "usr/share/kicad/3dmodels/"
+    write_deb(folder / "kicad-packages3d_1.0-1_all.deb", {
+        "usr/share/doc/kicad-packages3d/copyright": b"Files: *\nLicense: CC-BY-SA-4.0\n",
+        kicad + "FamA.3dshapes/a.wrl": box_wrl(1, 1, 1),
+        kicad + "FamA.3dshapes/b.wrl": box_wrl(1, 2, 3),
+        kicad + "FamA.3dshapes/c.wrl": box_wrl(1, 2, 3, shift=5, scale=2),   # exact duplicate of b
+        kicad + "FamB.3dshapes/d.wrl": box_wrl(1, 2, 3.01),                  # near-twin of b
+        kicad + "FamB.3dshapes/e.wrl": box_wrl(1, 8, 0.2),
+        kicad + "FamB.3dshapes/e.step": b"not a mesh",
+        kicad + "FamC.3dshapes/f.wrl": box_wrl(3, 1, 1.5),
+        kicad + "FamC.3dshapes/broken.wrl": b"#VRML V2.0 utf8\nShape { geometry USE X }",
+    })
+    pk3 = io.BytesIO()
+    with zipfile.ZipFile(pk3, "w") as z:
+        for k in range(3):
+            z.writestr(f"models/weapons/w{k}/w{k}.md2", wedge_md2(k))
+        z.writestr("models/weapons/w9/copy.md2", wedge_md2(0))               # exact duplicate of w0
+        z.writestr("models/objects/vegi/box/box.obj", b"v 0 0 0\nv 1 0 0\nv 0 1 0\nv 0 0 1\n"
+                   b"f 1 3 2\nf 1 2 4\nf 1 4 3\nf 2 3 4\n")
+    write_deb(folder / "ufoai-data_2.5-2_all.deb", {
+        "usr/share/doc/ufoai-data/copyright": b"License: GPL-2+\n",
+        "usr/share/games/ufoai/base/0models.pk3": pk3.getvalue(),
+    })
+
+
+def build(out: Path, debs: Path) -> dict:
+    return rc.build(out, debs, ["kicad-packages3d", "ufoai-data"], points=256, workers=1, kicad_min_groups=1,
+                    kicad_holdout_every=2, min_eval_per_label=1)
+
+
+def test_builder_end_to_end_is_reproducible(tmp_path: Path) -> None:
+    fake_debs(tmp_path / "debs")
+    m1 = build(tmp_path / "out1", tmp_path / "debs")
+    m2 = build(tmp_path / "out2", tmp_path / "debs")
+    again = build(tmp_path / "out1", tmp_path / "debs")  # resumed: every package's records are reused
+    assert m1["object_list_sha256"] == m2["object_list_sha256"] == again["object_list_sha256"]
+    assert [o["cloud_sha256"] for o in m1["objects"]] == [o["cloud_sha256"] for o in m2["objects"]]
+
+    pk = m1["packages"]
+    assert pk["kicad-packages3d"]["version"] == "1.0-1" and pk["kicad-packages3d"]["licences"] == ["CC-BY-SA-4.0"]
+    assert pk["kicad-packages3d"]["mesh_files"] == 7 and pk["kicad-packages3d"]["unreadable"] == 1
+    assert pk["kicad-packages3d"]["distinct"] == 5 and pk["ufoai-data"]["distinct"] == 4
+    assert "undefined name" in m1["errors"]["kicad-packages3d"][0][1]
+
+    by_file = {o["file"].split("/")[-1]: o for o in m1["objects"]}
+    assert "c.wrl" not in by_file and by_file["b.wrl"]["duplicates"] == [
+        "kicad-packages3d:usr/share/kicad/3dmodels/FamA.3dshapes/c.wrl"]
+    assert by_file["b.wrl"]["group"] == by_file["d.wrl"]["group"] != by_file["a.wrl"]["group"]
+    assert by_file["w0.md2"]["duplicates"] == ["ufoai-data:usr/share/games/ufoai/base/0models.pk3!"
+                                              "models/weapons/w9/copy.md2"]
+    assert by_file["w0.md2"]["label"] == "weapons" and by_file["box.obj"]["label"] == "objects-vegi"
+
+    # held-out KiCad families: every 2nd of FamA, FamB, FamC -> FamA and FamC; ufoai is left out entirely
+    assert m1["rules"]["held_out_kicad_families"] == ["FamA", "FamC"]
+    splits = {o["file"].split("/")[-1]: o["split"] for o in m1["objects"]}
+    assert splits["a.wrl"] == splits["b.wrl"] == splits["f.wrl"] == "eval-kicad"
+    assert splits["d.wrl"].startswith("none") and splits["e.wrl"] == "pretrain"  # d: near-twin of eval b
+    assert {splits[f] for f in ("w0.md2", "w1.md2", "w2.md2", "box.obj")} == {"eval-ufoai"}
+    eval_groups = {o["group"] for o in m1["objects"] if o["split"].startswith("eval")}
+    assert not any(o["group"] in eval_groups for o in m1["objects"] if o["split"] == "pretrain")
+
+    out = tmp_path / "out1"
+    assert sorted(p.name for p in (out / "eval-ufoai").iterdir()) == ["objects-vegi", "weapons"]
+    ds = PointFolder(out / "eval-kicad", split="all", npoints=128, cache_dir=str(tmp_path / "cache"))
+    assert len(ds) == 3 and ds.classes == ["FamA", "FamC"]
+    cloud = np.load(out / "clouds" / f"{by_file['e.wrl']['id']}.npy")
+    assert cloud.shape == (256, 3) and cloud.dtype == np.float32
+    assert np.allclose(cloud.mean(0), 0, atol=1e-5) and np.isclose(np.linalg.norm(cloud, axis=1).max(), 1)
+    saved = json.loads((out / "manifest.json").read_text())
+    assert saved["object_list_sha256"] == m1["object_list_sha256"]
+    assert "objects" not in rc.summary(saved) and rc.summary(saved)["counts"] == saved["counts"]
+
+
+def test_near_duplicate_groups_are_connected_components() -> None:
+    occ = np.zeros((5, 100), bool)
+    occ[0, :50] = occ[1, :50] = True          # identical
+    occ[2, :50] = True
+    occ[2, 50:54] = True                       # Jaccard 50/54 = 0.926 with 0 and 1
+    occ[3, :45] = True                         # Jaccard 45/50 = 0.9 with 0, 1 (exactly the threshold)
+    occ[4, 60:100] = True                      # unrelated
+    groups = rc.near_duplicate_groups(occ, threshold=0.9, block=2)
+    assert groups.tolist() == [0, 0, 0, 0, 4]
+    assert rc.near_duplicate_groups(occ, threshold=0.95).tolist() == [0, 0, 2, 3, 4]
+
+
+def test_content_id_ignores_position_scale_and_order() -> None:
+    v = np.array([[0, 0, 0], [1, 0, 0], [0, 2, 0], [0, 0, 3]], float)
+    f = np.array([[0, 1, 2], [0, 1, 3], [1, 2, 3]])
+    same, _ = rc.content_id(v * 4 + 7, f[::-1])
+    other, _ = rc.content_id(v * [1, 1, 1.1], f)
+    assert rc.content_id(v, f)[0] == same != other
+
+
+def test_clear_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(rc.CorpusError, match="no .deb for ufoai-data.*--download"):
+        rc.find_debs(tmp_path, ["ufoai-data"])
+    monkeypatch.setattr(rc.shutil, "which", lambda name: None)
+    with pytest.raises(rc.CorpusError, match="apt-get not found.*--debs"):
+        rc.download(["ufoai-data"], tmp_path)
+    monkeypatch.setattr(rc.shutil, "disk_usage", lambda p: type("U", (), {"free": 2 ** 20})())
+    with pytest.raises(rc.CorpusError, match="only 0.0 GiB free"):
+        rc._check_space(tmp_path, 2.0, "the downloads")
+    with pytest.raises(rc.CorpusError, match="unknown package.*blender"):
+        rc.build(tmp_path, tmp_path, ["blender"])
+    assert rc.main(["--out", str(tmp_path / "o"), "--debs", str(tmp_path), "--packages", "ufoai-data"]) == 2
