@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv bench clean
+.PHONY: demo test venv bench clean real-data
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -23,6 +23,12 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/ops.py
+
+# The real-mesh corpus (issue 23, ~1.5 GB of Debian packages -> $I2PMAE_CACHE/real-corpus). apt-get download
+# needs apt's package lists (`apt-get update`); without apt: make real-data REAL_CORPUS_ARGS="--debs DIR".
+REAL_CORPUS_ARGS ?= --download
+real-data: $(STAMP)
+	$(BIN)/python scripts/build_real_corpus.py $(REAL_CORPUS_ARGS)
 
 clean:
 	rm -rf $(VENV) demo runs
