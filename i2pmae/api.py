@@ -53,7 +53,9 @@ def model_config(name: str) -> dict[str, Any]:
 def create_model(name: str, pretrained: str | os.PathLike | None = None, **overrides: Any) -> nn.Module:
     """A named network (``list_models()``), optionally with weights from a checkpoint (ours, the authors',
     Point-M2AE's), a :func:`save_pretrained` folder or a Hugging Face repo id. ``overrides`` replace keys
-    of the model config (an unknown key is refused, listing the accepted ones)."""
+    of the model config (an unknown key is refused, listing the accepted ones). A pre-training checkpoint
+    given to a classifier or segmentation network loads its encoder (the head stays initialised), as
+    fine-tuning does."""
     from i2pmae.models import build_model
 
     cfg = {**model_config(name), **overrides}
@@ -62,9 +64,21 @@ def create_model(name: str, pretrained: str | os.PathLike | None = None, **overr
         cfg = fit_2d_width(cfg, state)
     model = build_model(cfg)
     model.i2pmae_config = cfg
-    if state is not None:
+    if state is not None and _is_encoder_only(model, state):
+        # a pre-training checkpoint into a classifier / segmentation network: its encoder, the task's head
+        # left at initialisation, as `i2pmae finetune --pretrained` loads it
+        model.load_pretrained(state)
+    elif state is not None:
         _load_into(model, state, str(pretrained))
     return model
+
+
+def _is_encoder_only(model: nn.Module, state: Mapping[str, torch.Tensor]) -> bool:
+    """Whether ``state`` holds all of a fine-tuning network's encoder but not its task head."""
+    own = model.state_dict()
+    encoder = [k for k in own if k.startswith("h_encoder.")]
+    return (hasattr(model, "load_pretrained") and bool(encoder) and all(k in state for k in encoder)
+            and any(k not in state for k in own))
 
 
 def fit_2d_width(model_cfg: Mapping[str, Any], state: Mapping[str, torch.Tensor]) -> dict[str, Any]:
@@ -118,15 +132,16 @@ def _pretrained_folder(source: str | os.PathLike) -> Path:
     if path.exists() or text.count("/") != 1 or text.startswith((".", "/", "~")):
         raise FileNotFoundError(f"{text}: neither a checkpoint file, a pretrained folder nor a Hugging Face repo id "
                                 "(ORG/NAME)")
-    from huggingface_hub import snapshot_download
+    from huggingface_hub import constants, snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     try:
         return Path(snapshot_download(text, allow_patterns=[CONFIG_FILE, WEIGHTS_FILE, CARD_FILE]))
     except LocalEntryNotFoundError as exc:
         raise FileNotFoundError(
-            f"{text}: not in the Hugging Face cache ({os.environ.get('HF_HUB_CACHE') or 'default cache'}) and "
-            "downloads are off or failed; go online (unset HF_HUB_OFFLINE) or pass a local folder") from exc
+            f"{text}: not in the Hugging Face cache ({constants.HF_HUB_CACHE}) and downloads are off or failed; "
+            "go online (HF_HUB_OFFLINE=0, or unset it) or pass a local folder (`i2pmae export RUN --out DIR`)"
+        ) from exc
     except Exception as exc:  # repo not found, no network, gated repo ...
         raise FileNotFoundError(f"{text}: could not get it from the Hugging Face hub ({exc.__class__.__name__}: "
                                 f"{str(exc).splitlines()[0] if str(exc) else ''})") from exc

@@ -52,3 +52,30 @@ def test_readme_python_api_block_runs(tmp_path, monkeypatch):
     exec(compile(block.replace("runs/mine/last.pth", str(tiny)), "README.md", "exec"), ns)  # noqa: S102
     assert tuple(ns["features"].shape) == (2, 192)  # the quickstart encoder's feature width
     assert (tmp_path / "my-classifier" / "model.safetensors").is_file()
+
+
+def test_repo_id_from_a_prefilled_cache_with_the_hub_environment_variables(tmp_path):
+    """HF_HUB_CACHE + HF_HUB_OFFLINE=1 as a user sets them (read when huggingface_hub is imported): a cached
+    repo id loads the same network, an uncached one fails in one line naming it and what to do."""
+    import os
+
+    model = i2pmae.create_model("i2pmae-quickstart", encoder_depths=[1, 1, 1])
+    repo = tmp_path / "hub" / "models--someone--tiny-i2pmae"
+    i2pmae.save_pretrained(model, repo / "snapshots" / "4d5e6f")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("4d5e6f")
+    clouds = np.random.default_rng(1).normal(size=(2, 300, 3)).astype(np.float32)
+    np.save(tmp_path / "clouds.npy", clouds)
+    code = ("import sys, numpy as np, i2pmae\n"
+            "np.save(sys.argv[2], i2pmae.load_encoder('someone/tiny-i2pmae').embed(np.load(sys.argv[1])).numpy())\n"
+            "try:\n    i2pmae.from_pretrained('someone/absent')\n"
+            "except FileNotFoundError as exc:\n    print(exc)\n")
+    env = dict(os.environ, HF_HUB_CACHE=str(tmp_path / "hub"), HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "clouds.npy"), str(tmp_path / "f.npy")],
+                          capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    want = i2pmae.load_encoder(repo / "snapshots" / "4d5e6f").embed(clouds)
+    np.testing.assert_allclose(np.load(tmp_path / "f.npy"), want.numpy(), rtol=0, atol=1e-6)
+    message = done.stdout.strip()
+    assert message.startswith("someone/absent: not in the Hugging Face cache (" + str(tmp_path / "hub"))
+    assert "HF_HUB_OFFLINE=0" in message and "local folder" in message and "\n" not in message

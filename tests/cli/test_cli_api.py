@@ -111,3 +111,32 @@ def test_export_then_load_from_a_folder_and_an_offline_hub_cache(cli_data, pretr
         i2pmae.load_encoder("someone/absent")
     # bad inputs of the command: one line naming the problem
     assert run_cli("export", tmp_path / "nowhere", "--out", tmp_path / "x") == 1
+
+
+def test_create_model_pretrained_from_ours_the_authors_and_point_m2ae(pretrained_run, tmp_path):
+    """pretrained= a pre-training checkpoint: the same network gets every weight; a classifier or segmentation
+    network gets the encoder (its head stays at initialisation), as `i2pmae finetune --pretrained` loads it."""
+    from models.test_models_point_m2ae import ENC, m2ae_pretrain_checkpoint  # tests/ is on the path
+
+    ours = pretrained_run / "last.pth"
+    state = torch.load(ours, weights_only=True)["model"]
+    authors = tmp_path / "authors.pth"
+    torch.save({"base_model": {f"module.{k}": v for k, v in state.items()}}, authors)
+    run_model = {k: v for k, v in torch.load(ours, weights_only=True)["config"]["model"].items() if k != "name"}
+    sizes = {k: v for k, v in run_model.items()
+             if k in ("num_groups", "group_sizes", "encoder_dims", "encoder_depths", "num_heads", "embed_widths")}
+    for ckpt in (ours, authors):
+        same = i2pmae.create_model("i2pmae-pretrain", pretrained=ckpt, **run_model).state_dict()
+        assert all(torch.equal(same[k], v) for k, v in state.items()), ckpt
+        for name in ("i2pmae-modelnet40", "i2pmae-partseg"):
+            net = i2pmae.create_model(name, pretrained=ckpt, **sizes).state_dict()
+            fresh = i2pmae.create_model(name, **sizes).state_dict()
+            enc = [k for k in net if k.startswith("h_encoder.")]
+            assert enc and all(torch.equal(net[k], state[k]) for k in enc), (name, ckpt)
+            assert not all(torch.equal(fresh[k], state[k]) for k in enc)  # the weights came from the file
+    sd = m2ae_pretrain_checkpoint(tmp_path / "pre-train.pth", seed=2)  # Point-M2AE's layout, no config stored
+    net = i2pmae.create_model("i2pmae-scan-pb", pretrained=tmp_path / "pre-train.pth", **ENC).state_dict()
+    assert all(torch.equal(net[k], sd[k]) for k in net if k.startswith("h_encoder."))
+    # a checkpoint of another size is refused, naming the weights it lacks, not half-loaded
+    with pytest.raises(ValueError, match="authors.pth: .* weights of this model are missing"):
+        i2pmae.create_model("i2pmae-modelnet40", pretrained=authors)
