@@ -10,8 +10,8 @@ seeded by the object's content hash, so a second build writes the same bytes) an
     one (points, 3) float32 cloud per exactly-distinct object (centred, unit sphere); ``id`` = the first 16
     hex digits of the SHA-256 of its quantised, normalised triangles (exact duplicates share it).
 ``OUT/pretrain/<source>.<label>/<id>.npy``
-    the pre-training set, ``format: folder``: every source except the evaluation ones, minus any object
-    whose near-duplicate group holds an evaluation object.
+    the pre-training set, ``format: folder``: every source except the evaluation ones, minus every object
+    that is a near-twin (Jaccard >= 0.9, below) of an object of an evaluation source or family.
 ``OUT/eval-ufoai/<label>/<id>.npy``, ``OUT/eval-kicad/<family>/<id>.npy``
     the left-out evaluation sets (``format: folder``): ufoai-data's categories and held-out KiCad families,
     one object per near-duplicate group (so no near-twin straddles a cross-validation fold), labels with
@@ -20,9 +20,13 @@ seeded by the object's content hash, so a second build writes the same bytes) an
     packages (versions, licence lines of their copyright files), counts per source/label/split, each
     object's source files, label, group and cloud SHA-256, and one hash of the whole object list.
 
-Near-duplicate groups: clouds whose 12^3 occupancy grids have Jaccard >= 0.9 are linked; groups are the
-connected components. Labels come from paths (see ``label_for``). The build is resumable: each finished
-package's records are kept in ``OUT/records/`` and existing clouds are not rewritten.
+Near-duplicate groups: objects whose 12^3 occupancy grids have Jaccard >= 0.9 are near-twins; groups are the
+connected components (chains link e.g. the pin headers of every pitch). An evaluation set keeps one object
+per group; pre-training drops every direct near-twin of an evaluation object (dropping whole components
+would also drop objects only chained to one). The held-out KiCad families are the self-contained ones:
+at least 20 near-distinct groups, and near-twins outside the family for at most 15% of their objects.
+Labels come from paths (see ``label_for``). The build is resumable: each finished package's records are
+kept in ``OUT/records/`` and existing clouds are not rewritten.
 """
 
 from __future__ import annotations
@@ -61,7 +65,7 @@ PACKAGES = {
 }
 EVAL_SOURCES = ("ufoai-data",)          # left out of pre-training entirely
 KICAD_MIN_GROUPS = 20                   # KiCad families with this many near-distinct objects ...
-KICAD_HOLDOUT_EVERY = 4                 # ... every 4th of them (sorted by name, from the 1st) is held out
+KICAD_MAX_OUTSIDE_TWINS = 0.15          # ... whose near-twins outside the family number <= 15% of its objects
 MIN_EVAL_PER_LABEL = 10                 # evaluation labels with fewer objects are dropped (5-fold CV)
 GRID, JACCARD = 12, 0.9                 # near-duplicate test
 QUANT = 1e4                             # vertex quantisation for the content hash (normalised units)
@@ -249,9 +253,22 @@ def occupancy(clouds: np.ndarray, grid: int = GRID) -> np.ndarray:
     return occ
 
 
-def near_duplicate_groups(occ: np.ndarray, threshold: float = JACCARD, block: int = 2048) -> np.ndarray:
-    """Group index per row: connected components of 'occupancy Jaccard >= threshold' (blockwise)."""
-    n = len(occ)
+def near_twin_pairs(occ: np.ndarray, threshold: float = JACCARD, block: int = 2048) -> np.ndarray:
+    """(P, 2) index pairs i < j whose occupancy grids have Jaccard >= ``threshold`` (blockwise matrix products)."""
+    x = occ.astype(np.float32)
+    sizes = x.sum(axis=1)
+    pairs = []
+    for s in range(0, len(x), block):
+        inter = x[s:s + block] @ x.T
+        union = sizes[s:s + block, None] + sizes[None, :] - inter
+        ii, jj = np.nonzero(inter >= threshold * np.maximum(union, 1))
+        keep = ii + s < jj
+        pairs.append(np.stack([ii[keep] + s, jj[keep]], axis=1))
+    return np.concatenate(pairs) if pairs else np.zeros((0, 2), np.int64)
+
+
+def groups_from_pairs(n: int, pairs: np.ndarray) -> np.ndarray:
+    """The smallest member index of each row's connected component."""
     parent = np.arange(n)
 
     def find(i: int) -> int:
@@ -260,18 +277,16 @@ def near_duplicate_groups(occ: np.ndarray, threshold: float = JACCARD, block: in
             i = parent[i]
         return i
 
-    x = occ.astype(np.float32)
-    sizes = x.sum(axis=1)
-    for s in range(0, n, block):
-        inter = x[s:s + block] @ x.T
-        union = sizes[s:s + block, None] + sizes[None, :] - inter
-        ii, jj = np.nonzero(inter >= threshold * np.maximum(union, 1))
-        for i, j in zip(ii + s, jj):
-            if i < j:
-                ri, rj = find(int(i)), find(int(j))
-                if ri != rj:
-                    parent[max(ri, rj)] = min(ri, rj)
-    return np.array([find(i) for i in range(n)])
+    for i, j in pairs.tolist():
+        ri, rj = find(i), find(j)
+        if ri != rj:
+            parent[max(ri, rj)] = min(ri, rj)
+    return np.array([find(i) for i in range(n)], dtype=np.int64)
+
+
+def near_duplicate_groups(occ: np.ndarray, threshold: float = JACCARD, block: int = 2048) -> np.ndarray:
+    """Group index per row: connected components of 'occupancy Jaccard >= threshold'."""
+    return groups_from_pairs(len(occ), near_twin_pairs(occ, threshold, block))
 
 
 # --------------------------------------------------------------------------- the build
@@ -402,7 +417,8 @@ def _link(src: Path, dst: Path) -> None:
 
 
 def build(out: Path, debs: Path, packages: list[str] | None = None, points: int = 2048, workers: int = 2,
-          fetch: bool = False, kicad_min_groups: int = KICAD_MIN_GROUPS, kicad_holdout_every: int = KICAD_HOLDOUT_EVERY,
+          fetch: bool = False, kicad_min_groups: int = KICAD_MIN_GROUPS,
+          kicad_max_outside_twins: float = KICAD_MAX_OUTSIDE_TWINS,
           min_eval_per_label: int = MIN_EVAL_PER_LABEL) -> dict[str, Any]:
     """Build (or finish) the corpus in ``out`` from the .deb files in ``debs``; returns the manifest. The
     three thresholds are the documented constants (tests lower them for tiny packages)."""
@@ -432,17 +448,22 @@ def build(out: Path, debs: Path, packages: list[str] | None = None, points: int 
     log.info("real corpus: %d distinct objects; grouping near-duplicates", len(ids))
     occ = np.stack([np.unpackbits(np.frombuffer(bytes.fromhex(objects[i].pop("_occ")), np.uint8))[:GRID ** 3]
                     for i in ids]).astype(bool) if ids else np.zeros((0, GRID ** 3), bool)
-    groups = near_duplicate_groups(occ)
+    pairs = near_twin_pairs(occ)
+    groups = groups_from_pairs(len(ids), pairs)
     for i, g in zip(ids, groups):
         objects[i]["group"] = ids[g]
 
-    # held-out KiCad families: every KICAD_HOLDOUT_EVERY-th family with enough near-distinct groups
-    fam_groups: dict[str, set[str]] = {}
-    for o in objects.values():
-        if o["source"] == "kicad-packages3d":
-            fam_groups.setdefault(o["label"], set()).add(o["group"])
-    big = sorted(f for f, g in fam_groups.items() if len(g) >= kicad_min_groups)
-    held_kicad = big[::kicad_holdout_every]
+    # held-out KiCad families: self-contained ones (few near-twins in other families or sources), so that
+    # holding them out is a test on shapes pre-training has seen nothing close to, and costs few objects
+    family = np.array([o["label"] if o["source"] == "kicad-packages3d" else "" for o in map(objects.get, ids)])
+    held_kicad = []
+    for fam in sorted(set(family) - {""}):
+        inside = family == fam
+        outside = set(pairs[inside[pairs[:, 0]] & ~inside[pairs[:, 1]], 1].tolist()) | \
+            set(pairs[inside[pairs[:, 1]] & ~inside[pairs[:, 0]], 0].tolist())
+        enough = len(set(groups[inside].tolist())) >= kicad_min_groups
+        if enough and len(outside) <= kicad_max_outside_twins * inside.sum():
+            held_kicad.append(fam)
 
     def eval_set(o: dict[str, Any]) -> str | None:
         if o["source"] in EVAL_SOURCES:
@@ -451,7 +472,10 @@ def build(out: Path, debs: Path, packages: list[str] | None = None, points: int 
             return "eval-kicad"
         return None
 
-    eval_groups = {o["group"] for o in objects.values() if eval_set(o)}
+    is_eval = np.array([eval_set(objects[i]) is not None for i in ids], dtype=bool)
+    twin_of_eval = np.zeros(len(ids), dtype=bool)  # a direct near-twin of any evaluation-source object
+    twin_of_eval[pairs[is_eval[pairs[:, 0]], 1]] = True
+    twin_of_eval[pairs[is_eval[pairs[:, 1]], 0]] = True
     reps: dict[tuple[str, str], str] = {}
     for i in ids:  # one representative (smallest id) per group and evaluation set
         o = objects[i]
@@ -460,7 +484,7 @@ def build(out: Path, debs: Path, packages: list[str] | None = None, points: int 
     per_label: dict[tuple[str, str], int] = {}
     for (where, _), i in reps.items():
         per_label[(where, objects[i]["label"])] = per_label.get((where, objects[i]["label"]), 0) + 1
-    for i in ids:
+    for k, i in enumerate(ids):
         o = objects[i]
         where = eval_set(o)
         if where:
@@ -470,7 +494,7 @@ def build(out: Path, debs: Path, packages: list[str] | None = None, points: int 
                 o["split"] = f"none (evaluation label with < {min_eval_per_label} objects)"
             else:
                 o["split"] = where
-        elif o["group"] in eval_groups:
+        elif twin_of_eval[k]:
             o["split"] = "none (near-twin of an evaluation object)"
         else:
             o["split"] = "pretrain"
@@ -487,7 +511,7 @@ def build(out: Path, debs: Path, packages: list[str] | None = None, points: int 
         elif o["split"].startswith("eval-"):
             _link(src, out / o["split"] / o["label"] / f"{i}.npy")
 
-    manifest = _manifest(records, objects, ids, held_kicad, points, (kicad_min_groups, kicad_holdout_every,
+    manifest = _manifest(records, objects, ids, held_kicad, points, (kicad_min_groups, kicad_max_outside_twins,
                                                                      min_eval_per_label))
     manifest["seconds_this_run"] = round(time.time() - start, 1)
     _write_json(out / "manifest.json", manifest)
@@ -502,9 +526,9 @@ def _count(objs: list[dict[str, Any]], key: str) -> dict[str, int]:
 
 
 def _manifest(records: list[dict[str, Any]], objects: dict[str, dict[str, Any]], ids: list[str],
-              held_kicad: list[str], points: int, thresholds: tuple[int, int, int]) -> dict[str, Any]:
+              held_kicad: list[str], points: int, thresholds: tuple[int, float, int]) -> dict[str, Any]:
     objs = [objects[i] for i in ids]
-    min_groups, every, min_eval = thresholds
+    min_groups, max_outside, min_eval = thresholds
     listing = "\n".join(f"{o['id']} {o['cloud_sha256']} {o['source']} {o['label']} {o['group']} {o['split']}"
                         for o in objs)
     splits: dict[str, dict[str, int]] = {}
@@ -529,10 +553,12 @@ def _manifest(records: list[dict[str, Any]], objects: dict[str, dict[str, Any]],
                   "exact_duplicates": f"SHA-256 of the triangle set, vertices normalised to [-1,1] and "
                                       f"rounded to 1/{QUANT:g}",
                   "evaluation_sources": list(EVAL_SOURCES), "held_out_kicad_families": held_kicad,
-                  "held_out_kicad_rule": f"every {every}th (from the 1st) of the families with "
-                                         f">= {min_groups} near-distinct groups, sorted by name",
+                  "held_out_kicad_rule": f"families with >= {min_groups} near-distinct groups whose objects have "
+                                         f"near-twins in at most {max_outside:g} x their count objects outside "
+                                         "the family (self-contained families)",
                   "evaluation_sets": f"one object per near-duplicate group; labels with >= {min_eval} objects",
-                  "pretrain": "all other sources, minus near-twins of evaluation objects",
+                  "pretrain": "all other sources, minus direct near-twins (Jaccard >= the threshold) of any object "
+                              "of an evaluation source or family",
                   "labels": "kicad: 3D-model family folder; ufoai: models/<category> (objects-<kind> for "
                             "models/objects/<kind>/...); megaglest: faction or 'tileset'; warzone2100: folder "
                             "inside the .wz; torcs: top folder; others: 'all'"},

@@ -63,6 +63,7 @@ def fake_debs(folder: Path) -> None:
         kicad + "FamA.3dshapes/a.wrl": box_wrl(1, 1, 1),
         kicad + "FamA.3dshapes/b.wrl": box_wrl(1, 2, 3),
         kicad + "FamA.3dshapes/c.wrl": box_wrl(1, 2, 3, shift=5, scale=2),   # exact duplicate of b
+        kicad + "FamA.3dshapes/g.wrl": box_wrl(1, 1, 4),
         kicad + "FamB.3dshapes/d.wrl": box_wrl(1, 2, 3.01),                  # near-twin of b
         kicad + "FamB.3dshapes/e.wrl": box_wrl(1, 8, 0.2),
         kicad + "FamB.3dshapes/e.step": b"not a mesh",
@@ -84,7 +85,7 @@ def fake_debs(folder: Path) -> None:
 
 def build(out: Path, debs: Path) -> dict:
     return rc.build(out, debs, ["kicad-packages3d", "ufoai-data"], points=256, workers=1, kicad_min_groups=1,
-                    kicad_holdout_every=2, min_eval_per_label=1)
+                    kicad_max_outside_twins=0.4, min_eval_per_label=1)
 
 
 def test_builder_end_to_end_is_reproducible(tmp_path: Path) -> None:
@@ -97,8 +98,8 @@ def test_builder_end_to_end_is_reproducible(tmp_path: Path) -> None:
 
     pk = m1["packages"]
     assert pk["kicad-packages3d"]["version"] == "1.0-1" and pk["kicad-packages3d"]["licences"] == ["CC-BY-SA-4.0"]
-    assert pk["kicad-packages3d"]["mesh_files"] == 7 and pk["kicad-packages3d"]["unreadable"] == 1
-    assert pk["kicad-packages3d"]["distinct"] == 5 and pk["ufoai-data"]["distinct"] == 4
+    assert pk["kicad-packages3d"]["mesh_files"] == 8 and pk["kicad-packages3d"]["unreadable"] == 1
+    assert pk["kicad-packages3d"]["distinct"] == 6 and pk["ufoai-data"]["distinct"] == 4
     assert "undefined name" in m1["errors"]["kicad-packages3d"][0][1]
 
     by_file = {o["file"].split("/")[-1]: o for o in m1["objects"]}
@@ -109,10 +110,11 @@ def test_builder_end_to_end_is_reproducible(tmp_path: Path) -> None:
                                               "models/weapons/w9/copy.md2"]
     assert by_file["w0.md2"]["label"] == "weapons" and by_file["box.obj"]["label"] == "objects-vegi"
 
-    # held-out KiCad families: every 2nd of FamA, FamB, FamC -> FamA and FamC; ufoai is left out entirely
+    # held-out KiCad families: outside twins FamA 1/3 (d), FamB 1/2 (b), FamC 0/1 -> FamA and FamC at 0.4;
+    # ufoai is left out entirely
     assert m1["rules"]["held_out_kicad_families"] == ["FamA", "FamC"]
     splits = {o["file"].split("/")[-1]: o["split"] for o in m1["objects"]}
-    assert splits["a.wrl"] == splits["b.wrl"] == splits["f.wrl"] == "eval-kicad"
+    assert splits["a.wrl"] == splits["b.wrl"] == splits["g.wrl"] == splits["f.wrl"] == "eval-kicad"
     assert splits["d.wrl"].startswith("none") and splits["e.wrl"] == "pretrain"  # d: near-twin of eval b
     assert {splits[f] for f in ("w0.md2", "w1.md2", "w2.md2", "box.obj")} == {"eval-ufoai"}
     eval_groups = {o["group"] for o in m1["objects"] if o["split"].startswith("eval")}
@@ -121,7 +123,7 @@ def test_builder_end_to_end_is_reproducible(tmp_path: Path) -> None:
     out = tmp_path / "out1"
     assert sorted(p.name for p in (out / "eval-ufoai").iterdir()) == ["objects-vegi", "weapons"]
     ds = PointFolder(out / "eval-kicad", split="all", npoints=128, cache_dir=str(tmp_path / "cache"))
-    assert len(ds) == 3 and ds.classes == ["FamA", "FamC"]
+    assert len(ds) == 4 and ds.classes == ["FamA", "FamC"]
     cloud = np.load(out / "clouds" / f"{by_file['e.wrl']['id']}.npy")
     assert cloud.shape == (256, 3) and cloud.dtype == np.float32
     assert np.allclose(cloud.mean(0), 0, atol=1e-5) and np.isclose(np.linalg.norm(cloud, axis=1).max(), 1)
@@ -139,6 +141,10 @@ def test_near_duplicate_groups_are_connected_components() -> None:
     occ[4, 60:100] = True                      # unrelated
     groups = rc.near_duplicate_groups(occ, threshold=0.9, block=2)
     assert groups.tolist() == [0, 0, 0, 0, 4]
+    # 2 and 3 share a group through 0 and 1 but are not twins themselves (Jaccard 45/54): pre-training
+    # drops only direct twins of evaluation objects
+    assert sorted(map(tuple, rc.near_twin_pairs(occ, 0.9, block=3).tolist())) == [(0, 1), (0, 2), (0, 3), (1, 2),
+                                                                                 (1, 3)]
     assert rc.near_duplicate_groups(occ, threshold=0.95).tolist() == [0, 0, 2, 3, 4]
 
 
