@@ -540,7 +540,9 @@ def _manifest(records: list[dict[str, Any]], objects: dict[str, dict[str, Any]],
         "points_per_object": points,
         "object_list_sha256": hashlib.sha256(listing.encode()).hexdigest(),
         "packages": {r["package"]: {"version": r["version"], "deb": r["deb"], "licences": r["licences"],
-                                    "copyright_file_found": r["copyright_found"], "mesh_files": r["meshes"],
+                                    "copyright_file_found": r["copyright_found"] or
+                                    f"no: usr/share/doc/{r['package']}/copyright is not a file in this package "
+                                    "(e.g. a symlink to another package's doc folder); see that package's", "mesh_files": r["meshes"],
                                     "read": len(r["objects"]), "unreadable": len(r["errors"]),
                                     "distinct": sum(o["source"] == r["package"] for o in objs),
                                     "near_distinct_groups": len({o["group"] for o in objs
