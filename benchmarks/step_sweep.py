@@ -17,7 +17,11 @@ as saved, accuracy peaks at 36-72 steps and falls by 144: the moving averages' i
 learning (``bn_artefact.py``).
 
 The dev draw is ``i2pmae data synth --seed 1`` (same sizes as the quickstart), written to
-``OUT/data`` on first use; nothing here touches the reported test split.
+``OUT/data`` on first use; nothing here touches the reported test split. ``score`` also probes every
+checkpoint on the unseen families (``data.unseen``, dev draw: seed 1, the 13 procedural families
+pre-training never sees) into ``scores_unseen.jsonl`` (``data.unseen=null`` skips it), and ``plot`` draws
+them next to the dev test split. ``train --fresh`` pre-trains on ``data.dataset.format: procedural`` (new
+shapes every epoch) instead of the fixed draw.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ def sweep_config(out: Path, variant: str, seed: int, last_mark: int, teacher_wei
     data = out / "data"
     cfg = load_config("quickstart", [
         f"data.root={data}", f"data.dataset.root={data}/ShapeNet55-34",
-        f"data.svm.root={data}/modelnet40_ply_hdf5_2048", "synth.seed=1",
+        f"data.svm.root={data}/modelnet40_ply_hdf5_2048", "synth.seed=1", "data.unseen.seed=1",
         f"train.epochs={-(-MARKS[-1] // 18)}", "train.cosine_epochs=1000000", "train.eval_every=0",
         "train.checkpoint_every_steps=0", *overrides,  # the user's overrides last, checked by the schema
     ])
@@ -85,22 +89,22 @@ def train(args: argparse.Namespace) -> None:
 def score(args: argparse.Namespace) -> None:
     import torch
 
-    from i2pmae.data import build_dataset
     from i2pmae.engine.distributed import DistInfo
     from i2pmae.engine.seeding import seed_everything
+    from i2pmae.tasks.experiment import probe_sets
     from i2pmae.tasks.svm_eval import build_encoder, parse_bn_statistics, probe_encoder
 
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     cfg = sweep_config(out, "w/o_2d", 0, MARKS[-1], None, args.overrides)
-    svm_cfg = cfg["data"]["svm"]
-    sets = build_dataset(svm_cfg, "train"), build_dataset(svm_cfg, "test")
+    sets = probe_sets(cfg)  # the dev test split, and the unseen families when data.unseen is set
     how = parse_bn_statistics(cfg["svm"].get("bn_statistics"))
     name = "scores" + ("" if how == "debiased" else f"_{how}") + ("_masked" if args.masked_features else "")
-    results_path = out / f"{name}.jsonl"
-    done = set()
-    if results_path.is_file():
-        done = {(r["variant"], r["seed"], r["step"]) for r in map(json.loads, results_path.read_text().splitlines())}
+    paths = {which: out / f"{name}{'' if which == 'test' else '_' + which}.jsonl" for which in sets}
+    done: dict[str, set] = {which: set() for which in sets}
+    for which, path in paths.items():
+        if path.is_file():
+            done[which] = {(r["variant"], r["seed"], r["step"]) for r in map(json.loads, path.read_text().splitlines())}
     jobs = [("random_init", s, 0, None) for s in args.seeds]
     for run_dir in sorted((out / "runs").glob(args.runs)):
         stem = run_dir.name.rsplit("-seed", 1)[0]
@@ -110,18 +114,19 @@ def score(args: argparse.Namespace) -> None:
             if (run_dir / f"step{mark}.pth").is_file():
                 jobs.append((variant, seed, mark, run_dir / f"step{mark}.pth"))
     for variant, seed, mark, ckpt in jobs:
-        if (variant, seed, mark) in done:
-            continue
-        seed_everything(seed)
-        encoder = build_encoder(cfg["model"], None if ckpt is None else str(ckpt))
-        if args.masked_features:
-            masked_extraction(encoder)
-        row = probe_encoder(encoder, *sets, cfg.get("svm", {}), DistInfo(),
-                            name=f"{variant} seed {seed} step {mark}")
-        row.update(variant=variant, seed=seed, step=mark)
-        with results_path.open("a") as f:
-            f.write(json.dumps(row) + "\n")
-        print(json.dumps(row), flush=True)
+        for which in sets:  # the test split first, exactly as before the unseen families were added
+            if (variant, seed, mark) in done[which]:
+                continue
+            seed_everything(seed)
+            encoder = build_encoder(cfg["model"], None if ckpt is None else str(ckpt))
+            if args.masked_features:
+                masked_extraction(encoder)
+            row = probe_encoder(encoder, *sets[which], cfg.get("svm", {}), DistInfo(),
+                                name=f"{variant} seed {seed} step {mark}{'' if which == 'test' else ' ' + which}")
+            row.update(variant=variant, seed=seed, step=mark, split=which)
+            with paths[which].open("a") as f:
+                f.write(json.dumps(row) + "\n")
+            print(json.dumps(row), flush=True)
 
 
 def masked_extraction(model, draws: int = 4) -> None:
@@ -152,15 +157,23 @@ def plot(args: argparse.Namespace) -> None:
 
     out = Path(args.out)
     for name, suffix, title in (("scores", "", "BatchNorm statistics debiased"),
+                                ("scores_unseen", "_unseen", "unseen families, BatchNorm statistics debiased"),
                                 ("scores_saved", "_saved", "BatchNorm statistics as saved"),
                                 ("scores_recalibrated", "_recalibrated", "BatchNorm statistics re-estimated")):
         if not (out / f"{name}.jsonl").is_file():
             continue
         rows = [json.loads(line) for line in (out / f"{name}.jsonl").read_text().splitlines()]
-        md = plot_accuracy_vs_steps(rows, out / f"accuracy_vs_steps{suffix}.png",
-                                    title=f"Probe accuracy against pre-training steps (dev draw; {title})")
-        (out / f"accuracy_vs_steps{suffix}.md").write_text(md)
-        print(f"{name}:\n{md}")
+        base = [r for r in rows if r["variant"] == "random_init"]
+        fresh = [{**r, "variant": r["variant"][:-len("-fresh")]} for r in rows if r["variant"].endswith("-fresh")]
+        fixed = [r for r in rows if r["variant"] in VARIANTS]
+        for part, tag, data in ((fixed, "", "fixed draw"), (fresh, "_fresh", "fresh procedural shapes")):
+            if not part:
+                continue
+            md = plot_accuracy_vs_steps(base + part, out / f"accuracy_vs_steps{suffix}{tag}.png",
+                                        title=f"Probe accuracy against pre-training steps (dev draw; {title}; "
+                                              f"pre-trained on {data})")
+            (out / f"accuracy_vs_steps{suffix}{tag}.md").write_text(md)
+            print(f"{name}, pre-trained on {data}:\n{md}")
 
 
 def main(argv: list[str] | None = None) -> None:
