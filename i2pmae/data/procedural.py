@@ -41,19 +41,8 @@ def stream_entropy(tag: int, seed: int, epoch: int, index: int) -> list[int]:
 
 def resolve_unseen_families(classes: Sequence[str] | str | int | None) -> list[str]:
     """All 13 unseen families (None), the first K (int or digits), or named ones (list or comma-separated)."""
-    if classes is None or classes == "":
-        return list(UNSEEN_FAMILIES)
-    if isinstance(classes, int) or (isinstance(classes, str) and classes.strip().isdigit()):
-        k = int(classes)
-        if not 2 <= k <= len(UNSEEN_FAMILIES):
-            raise ValueError(f"number of unseen families must be in [2, {len(UNSEEN_FAMILIES)}], got {k}")
-        return UNSEEN_FAMILIES[:k]
-    names = [c.strip() for c in classes.split(",")] if isinstance(classes, str) else list(classes)
-    unknown = [c for c in names if c not in EXTRA_BUILDERS]
-    if unknown or len(set(names)) != len(names) or not names:
-        raise ValueError(f"unknown or repeated unseen families {unknown or names}; choose from {UNSEEN_FAMILIES}"
-                         f"{' (the 15 pre-training classes are not unseen)' if set(unknown) & set(CLASSES) else ''}")
-    return names
+    return resolve_classes(classes, UNSEEN_FAMILIES, "unseen families",
+                           lambda unknown: " (the 15 pre-training classes are not unseen)" if unknown & set(CLASSES) else "")
 
 
 class ProceduralShapes(PointCloudDataset):

@@ -306,19 +306,23 @@ def sample_shape(name: str, rng: np.random.Generator, npoints: int = 8192, noise
     return pts.astype(np.float32)
 
 
-def resolve_classes(classes: Sequence[str] | str | int | None) -> list[str]:
-    """All classes (None), the first K (int or digits), or named ones (list or comma-separated)."""
+def resolve_classes(classes: Sequence[str] | str | int | None, choices: Sequence[str] = CLASSES,
+                    what: str = "synthetic classes", hint: Callable[[set], str] | None = None) -> list[str]:
+    """All of ``choices`` (None), the first K (int or digits), or named ones (list or comma-separated).
+    ``what`` names them in errors; ``hint(unknown names)`` may add a sentence to the error."""
+    choices = list(choices)
     if classes is None or classes == "":
-        return list(CLASSES)
+        return choices
     if isinstance(classes, int) or (isinstance(classes, str) and classes.strip().isdigit()):
         k = int(classes)
-        if not 2 <= k <= len(CLASSES):
-            raise ValueError(f"number of synthetic classes must be in [2, {len(CLASSES)}], got {k}")
-        return CLASSES[:k]
+        if not 2 <= k <= len(choices):
+            raise ValueError(f"number of {what} must be in [2, {len(choices)}], got {k}")
+        return choices[:k]
     names = [c.strip() for c in classes.split(",")] if isinstance(classes, str) else list(classes)
-    unknown = [c for c in names if c not in BUILDERS]
+    unknown = [c for c in names if c not in choices]
     if unknown or len(set(names)) != len(names) or not names:
-        raise ValueError(f"unknown or repeated synthetic classes {unknown or names}; choose from {CLASSES}")
+        raise ValueError(f"unknown or repeated {what} {unknown or names}; choose from {choices}"
+                         f"{hint(set(unknown)) if hint else ''}")
     return names
 
 
