@@ -33,7 +33,8 @@ import sys
 import time
 from pathlib import Path
 
-MARKS = (3, 36, 72, 144, 288, 576)
+MARKS = (3, 36, 72, 144, 288, 576, 1152, 2304, 4608, 9216)  # doubling; train stops at --max-step
+DEFAULT_MAX_STEP = 576
 VARIANTS = ("w/o_2d", "i2p-mae")
 
 
@@ -183,7 +184,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--variant", choices=VARIANTS, default="w/o_2d")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--seeds", default="0,1,2", help="score: random-init seeds")
-    p.add_argument("--max-step", type=int, default=MARKS[-1])
+    p.add_argument("--max-step", type=int, default=DEFAULT_MAX_STEP,
+                   help=f"train: last mark to reach (marks {MARKS}; default {DEFAULT_MAX_STEP})")
     p.add_argument("--teacher-weights", default=None)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--fresh", action="store_true", help="train: new shapes every epoch (memorisation test)")

@@ -16,9 +16,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "result with `teacher.weights=PATH`; the package's own files are never overwritten.")
     t.add_argument("--data", default=None, help="procedural data root (made by `i2pmae data synth`; default "
                    "the built-in draw in $I2PMAE_CACHE/procedural); with --corpus: a draw whose test split is only logged (default: none)")
-    t.add_argument("--out", default="runs/teacher-tiny-vit.safetensors",
-                   help="weights to write (default runs/teacher-tiny-vit.safetensors)")
+    t.add_argument("--out", default=None,
+                   help="weights to write (default runs/teacher-<arch>.safetensors)")
     t.add_argument("--corpus", action="store_true", help="train on the procedural corpus (the bundled teacher)")
+    t.add_argument("--arch", choices=("tiny-cnn", "tiny-vit"), default=None,
+                   help="--corpus: the network (default tiny-cnn, the quickstart's teacher; without --corpus "
+                   "always tiny-vit)")
+    t.add_argument("--amp", choices=("auto", "bf16", "fp32"), default="auto",
+                   help="--corpus: autocast precision (auto = bf16 on CUDA and on CPUs with native bf16)")
     t.add_argument("--steps", type=int, default=2000, help="--corpus: optimiser steps (fresh shapes every step)")
     t.add_argument("--epochs", type=int, default=40)
     t.add_argument("--batch-size", type=int, default=32)
@@ -41,6 +46,9 @@ def run_train(args: argparse.Namespace) -> int:
     from i2pmae.tasks.teacher_train import train_tiny_teacher
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    arch = args.arch or ("tiny-cnn" if args.corpus else "tiny-vit")
+    if args.out is None:
+        args.out = f"runs/teacher-{arch}.safetensors"
     _refuse_package_path(Path(args.out))
     if args.corpus:
         from i2pmae.tasks.teacher_train import train_corpus_teacher
@@ -49,12 +57,15 @@ def run_train(args: argparse.Namespace) -> int:
             raise FileNotFoundError(f"--data {args.data}: no procedural draw there (make one with "
                                     "`i2pmae data synth --seed 1 --out DIR`)")
         summary = train_corpus_teacher(args.out, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-                                       seed=args.seed, device=args.device, dev_root=args.data)
+                                       seed=args.seed, device=args.device, dev_root=args.data,
+                                       model_name=arch, amp=args.amp)
         last = summary["last_log"]
-        print(f"tiny-vit teacher written to {summary['weights']} (log {summary['log']}): "
+        print(f"{arch} teacher written to {summary['weights']} (log {summary['log']}): "
               f"{summary['shapes_seen']} corpus shapes, held-out corpus accuracy "
               f"{last['corpus_val_multiview_acc']:.1f}% multi-view; use it with teacher.weights={summary['weights']}")
         return 0
+    if arch != "tiny-vit":
+        raise ValueError(f"--arch {args.arch} needs --corpus (without it the teacher is always tiny-vit)")
     if args.data is None:  # the built-in draw, in the user cache directory (never the working directory)
         from i2pmae.data.paths import builtin_data_root
 
@@ -80,4 +91,4 @@ def _refuse_package_path(out: "Path") -> None:
     target = out.resolve()
     if target == package or package in target.parents:
         raise ValueError(f"--out {out} is inside the installed package ({package}); write elsewhere (default "
-                         "runs/teacher-tiny-vit.safetensors) and use it with teacher.weights=PATH")
+                         "runs/teacher-<arch>.safetensors) and use it with teacher.weights=PATH")

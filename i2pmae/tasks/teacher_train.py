@@ -27,15 +27,26 @@ from i2pmae.engine.logging import progress_bar
 from i2pmae.engine.seeding import seed_everything
 from i2pmae.projection import project_views
 from i2pmae.teachers import build_tiny_vit_classifier, save_tiny_vit
+from i2pmae.teachers.tiny_cnn import build_tiny_cnn_classifier, save_tiny_cnn
 
 log = logging.getLogger("i2pmae")
 
 DEFAULT_ARCH = {"patch_size": 32, "embed_dim": 96, "depth": 3, "num_heads": 3, "feature_dim": 64}
+# the project's own teachers: name -> (builder, writer, default architecture)
+ARCHS = {"tiny-vit": (build_tiny_vit_classifier, save_tiny_vit, DEFAULT_ARCH),
+         "tiny-cnn": (build_tiny_cnn_classifier, save_tiny_cnn, {})}
 
 
 def _images(points: torch.Tensor) -> tuple[torch.Tensor, int]:
     images, _ = project_views(points, views=(0, 1, 2))
-    return images.flatten(0, 1), images.shape[1]  # (B*V, 3, S, S), V
+    images = images.flatten(0, 1).contiguous(memory_format=torch.channels_last)  # faster convolutions
+    return images, images.shape[0] // points.shape[0]  # (B*V, 3, S, S), V
+
+
+def _autocast(device: torch.device, dtype: torch.dtype | None):
+    import contextlib
+
+    return contextlib.nullcontext() if dtype in (None, torch.float32) else torch.autocast(device.type, dtype=dtype)
 
 
 @torch.no_grad()
@@ -47,12 +58,14 @@ def _adamw_cosine(model: torch.nn.Module, lr: float, weight_decay: float, steps:
     return optimizer, schedule
 
 
-def _train_step(model: torch.nn.Module, points: torch.Tensor, labels: torch.Tensor, optimizer, schedule
-                ) -> tuple[float, int, int]:
-    """One supervised step on every view of ``points``: (mean loss, correct views, views)."""
+def _train_step(model: torch.nn.Module, points: torch.Tensor, labels: torch.Tensor, optimizer, schedule,
+                amp: torch.dtype | None = None) -> tuple[float, int, int]:
+    """One supervised step on every view of ``points``: (mean loss, correct views, views); ``amp``: the
+    autocast dtype (None = fp32)."""
     images, v = _images(points)
     target = labels.view(-1).repeat_interleave(v)
-    logits = model(images)
+    with _autocast(points.device, amp):
+        logits = model(images).float()
     loss = F.cross_entropy(logits, target, label_smoothing=0.1)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -137,18 +150,25 @@ def train_tiny_teacher(data_root: str | Path, out: str | Path, epochs: int = 40,
 def train_corpus_teacher(out: str | Path, steps: int = 4000, batch_size: int = 32, lr: float = 2e-3,
                          weight_decay: float = 0.05, seed: int = 0, device: str | None = None,
                          arch: dict[str, Any] | None = None, npoints: int = 1024, log_every: int = 250,
-                         dev_root: str | Path | None = None, val_batches: int = 8) -> dict[str, Any]:
-    """Fit the tiny ViT on the procedural *corpus* (:mod:`i2pmae.data.synth_corpus`): every step draws
-    ``batch_size`` fresh shapes of 28 deformed, randomly rotated families (never the built-in draws), so
-    ``steps * batch_size`` distinct shapes are seen. Every ``log_every`` steps it logs held-out corpus
-    accuracy (stream ``seed + 1``) and, with ``dev_root``, accuracy on that draw's test split (first 15
-    families = the built-in classes), and writes ``out`` so a stopped run still leaves a teacher."""
+                         dev_root: str | Path | None = None, val_batches: int = 8, model_name: str = "tiny-vit",
+                         amp: str = "auto") -> dict[str, Any]:
+    """Fit ``model_name`` (``tiny-vit`` or ``tiny-cnn``) on the procedural *corpus*
+    (:mod:`i2pmae.data.synth_corpus`): every step draws ``batch_size`` fresh shapes of 28 deformed,
+    randomly rotated families (never the built-in draws), so ``steps * batch_size`` distinct shapes are
+    seen. Every ``log_every`` steps it logs held-out corpus accuracy (stream ``seed + 1``) and, with
+    ``dev_root``, accuracy on that draw's test split (first 15 families = the built-in classes), and
+    writes ``out`` so a stopped run still leaves a teacher. ``amp``: ``auto`` = bf16 autocast on a CPU
+    with native bf16 and on CUDA, else fp32; or ``bf16`` / ``fp32``."""
     from i2pmae.data.synth_corpus import FAMILIES, corpus_batch
 
+    if model_name not in ARCHS:
+        raise ValueError(f"unknown teacher architecture {model_name!r}; choose one of {sorted(ARCHS)}")
+    build, save, default_arch = ARCHS[model_name]
     seed_everything(seed)
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    arch = dict(DEFAULT_ARCH, **(arch or {}))
-    model = build_tiny_vit_classifier(num_classes=len(FAMILIES), **arch).to(dev)
+    amp_dtype = _training_dtype(amp, dev)
+    arch = dict(default_arch, **(arch or {}))
+    model = build(num_classes=len(FAMILIES), **arch).to(dev).to(memory_format=torch.channels_last)
     optimizer, schedule = _adamw_cosine(model, lr, weight_decay, steps, warmup=max(1, steps // 20))
     val = [corpus_batch(seed + 1, i, 64, npoints) for i in range(val_batches)]
     dev_loader = None
@@ -166,7 +186,7 @@ def train_corpus_teacher(out: str | Path, steps: int = 4000, batch_size: int = 3
         model.train()
         pts, labels = corpus_batch(seed, step, batch_size, npoints)
         loss, right, n = _train_step(model, torch.from_numpy(pts).to(dev), torch.from_numpy(labels).to(dev),
-                                     optimizer, schedule)
+                                     optimizer, schedule, amp_dtype)
         loss_sum, correct, seen = loss_sum + loss * n, correct + right, seen + n
         if (step + 1) % log_every == 0 or step + 1 == steps:
             row = {"step": step + 1, "shapes_seen": (step + 1) * batch_size, "train_loss": loss_sum / seen,
@@ -180,15 +200,38 @@ def train_corpus_teacher(out: str | Path, steps: int = 4000, batch_size: int = 3
             log.info("teacher step %d: %s", step + 1, json.dumps(row))
             loss_sum, correct, seen = 0.0, 0, 0
             meta = {"trained_on": "procedural corpus (i2pmae.data.synth_corpus)", "families": len(FAMILIES),
+                    "architecture": model_name, "amp": "fp32" if amp_dtype is None else str(amp_dtype).split(".")[-1],
                     "corpus_seed": seed, "steps": step + 1, "batch_size": batch_size,
                     "shapes_seen": (step + 1) * batch_size, "lr": lr, "weight_decay": weight_decay,
                     "npoints": npoints, "last_log": row, "device": str(dev),
-                    "command": (f"i2pmae teacher train --corpus --steps {steps} --batch-size {batch_size} "
+                    "command": (f"i2pmae teacher train --corpus --arch {model_name} --steps {steps} "
+                                f"--batch-size {batch_size} "
                                 f"--lr {lr} --seed {seed} --out {out}"
                                 + (f" --data {dev_root}" if dev_root is not None else ""))}
-            save_tiny_vit(model.cpu(), out, classes=FAMILIES, meta=meta)
+            save(model.cpu(), out, classes=FAMILIES, meta=meta)
             model.to(dev)
     return {"weights": str(out), "log": str(log_path), **meta}
+
+
+def _training_dtype(amp: str, device: torch.device) -> torch.dtype | None:
+    """``auto``: bf16 where the hardware computes it natively (the network's weights stay fp32 under
+    autocast), else fp32 (None)."""
+    from i2pmae.teachers import cpu_native_bf16
+    from i2pmae.teachers.base import log_precision_choice
+
+    if amp in ("fp32", "none", None):
+        return None
+    if amp == "bf16":
+        return torch.bfloat16
+    if amp != "auto":
+        raise ValueError(f"teacher training precision must be auto, bf16 or fp32; received {amp!r}")
+    if device.type == "cuda":
+        choice, why = torch.bfloat16, "CUDA device"
+    else:
+        native, why = cpu_native_bf16()
+        choice = torch.bfloat16 if native and device.type == "cpu" else None
+    log_precision_choice("teacher training", choice, why)
+    return choice
 
 
 @torch.no_grad()

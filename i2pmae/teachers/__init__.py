@@ -22,6 +22,14 @@ from i2pmae.teachers.tiny import (
     load_tiny_vit,
     save_tiny_vit,
 )
+from i2pmae.teachers.tiny_cnn import (
+    TinyCNNClassifier,
+    TinyCNNConfig,
+    build_tiny_cnn_classifier,
+    bundled_tiny_cnn_path,
+    load_tiny_cnn,
+    save_tiny_cnn,
+)
 from i2pmae.teachers.vit import ViTTeacher, cls_attention
 from i2pmae.teachers.weights import TeacherWeightsError, load_state_dict_file
 
@@ -29,6 +37,7 @@ __all__ = [
     "Teacher", "TeacherSpec", "TeacherWeightsError", "available_teachers", "build_teacher", "teacher_spec",
     "ViTTeacher", "ResNetTeacher", "ClipResNetTeacher", "SwinTeacher", "TinyViTTeacher",
     "TinyViTConfig", "TinyViTClassifier", "build_tiny_vit_classifier", "save_tiny_vit", "load_tiny_vit",
-    "bundled_tiny_vit_path", "cls_attention", "attention_pool_weights", "saliency_attention",
+    "bundled_tiny_vit_path", "TinyCNNConfig", "TinyCNNClassifier", "build_tiny_cnn_classifier", "save_tiny_cnn",
+    "load_tiny_cnn", "bundled_tiny_cnn_path", "cls_attention", "attention_pool_weights", "saliency_attention",
     "resolve_dtype", "cpu_native_bf16", "load_state_dict_file", "load_teacher_state_dict",
 ]

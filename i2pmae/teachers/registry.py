@@ -10,6 +10,7 @@
 | resnet50 / resnet101 | resnet50.tv_in1k / resnet101.tv_in1k | CNN, saliency |
 | simmim-vit-b16 | beit_base_patch16_224, SimMIM's layout | BEiT ViT (teachers/simmim.py) |
 | tiny-vit | bundled i2pmae asset | ViT, projection |
+| tiny-cnn | bundled i2pmae asset (teachers/tiny_cnn.py) | CNN, attention-pool query |
 
 The CLIP ViT uses timm's QuickGELU variant: OpenAI's CLIP was trained with QuickGELU, and the
 weights (the same hub files as ``vit_base_patch16_clip_224.openai``) give CLIP's own outputs only with it.
@@ -37,6 +38,7 @@ from i2pmae.teachers.simmim import (
 )
 from i2pmae.teachers.swin import SwinTeacher
 from i2pmae.teachers.tiny import build_tiny_vit_teacher
+from i2pmae.teachers.tiny_cnn import build_tiny_cnn_teacher
 from i2pmae.teachers.vit import ViTTeacher
 from i2pmae.teachers.weights import (
     TeacherWeightsError,
@@ -110,8 +112,12 @@ _SPECS = [
                 "CLS attention",
                 create_kwargs=SIMMIM_ARCH, read_file=load_simmim_state_dict, default_weights=simmim_default_state_dict),
     TeacherSpec("tiny-vit", None, None,  # built by i2pmae.teachers.tiny
-                "small ViT trained by i2pmae on procedural-shape depth maps (bundled): 128 x 14 x 14, CLS attention"),
+                "small ViT trained by i2pmae on procedural-shape depth maps (bundled): 64 x 7 x 7, CLS attention"),
+    TeacherSpec("tiny-cnn", None, None,  # built by i2pmae.teachers.tiny_cnn
+                "small CNN trained by i2pmae on procedural-shape depth maps (bundled): 256 x 7 x 7 last stage, "
+                "attention-pool query weights"),
 ]
+_OWN_BUILDERS = {"tiny-vit": build_tiny_vit_teacher, "tiny-cnn": build_tiny_cnn_teacher}
 _REGISTRY: dict[str, TeacherSpec] = {s.name: s for s in _SPECS}
 
 
@@ -196,7 +202,7 @@ def build_teacher(name: str = "clip-vit-b16", weights: str | os.PathLike | None 
     if weights is not None and not isinstance(weights, str):
         raise ValueError(f"teacher weights must be None, 'random' or a file path; received {type(weights).__name__}")
     if spec.timm_name is None:
-        teacher = build_tiny_vit_teacher(weights, compute_dtype, arch_overrides)
+        teacher = _OWN_BUILDERS[name](weights, compute_dtype, arch_overrides)
         return teacher.to(device)
 
     import timm

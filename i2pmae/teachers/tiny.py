@@ -33,6 +33,8 @@ __all__ = [
     "load_tiny_vit",
     "bundled_tiny_vit_path",
     "build_tiny_vit_teacher",
+    "write_weights_file",
+    "read_weights_file",
 ]
 
 FORMAT = "i2pmae.tiny-vit"
@@ -95,14 +97,28 @@ def _json_path(path: Path) -> Path:
 def save_tiny_vit(model: TinyViTClassifier, path: str | Path, classes: list[str] | None = None,
                   meta: dict | None = None, dtype: torch.dtype = torch.float16) -> tuple[Path, Path]:
     """Write ``path`` (.safetensors) and its ``.json`` sidecar; returns both paths."""
+    return write_weights_file(model, path, FORMAT, classes, meta, dtype)
+
+
+def load_tiny_vit(path: str | Path) -> tuple[TinyViTClassifier, dict]:
+    """Classifier (float32, eval) and its JSON document (config, classes, meta) from ``path``."""
+    return read_weights_file(path, FORMAT, lambda cfg: TinyViTClassifier(TinyViTConfig.from_dict(cfg)))
+
+
+def write_weights_file(model: nn.Module, path: str | Path, fmt: str, classes: list[str] | None = None,
+                       meta: dict | None = None, dtype: torch.dtype = torch.float16) -> tuple[Path, Path]:
+    """The format of the project's own teachers: ``path`` (.safetensors, the classifier's state dict in
+    ``dtype``, the document also in its metadata) and ``<stem>.json`` (format tag ``fmt``, ``model.config``,
+    class names, meta)."""
     from safetensors.torch import save_file
 
     path = Path(path)
+    name = fmt.split(".", 1)[-1]
     if path.suffix != ".safetensors":
-        raise ValueError(f"tiny-vit weights must be saved as .safetensors; received {path}")
+        raise ValueError(f"{name} weights must be saved as .safetensors; received {path}")
     if classes is not None and len(classes) != model.config.num_classes:
         raise ValueError(f"{len(classes)} class names for a {model.config.num_classes}-class model")
-    doc = {"format": FORMAT, "version": FORMAT_VERSION, "config": asdict(model.config),
+    doc = {"format": fmt, "version": FORMAT_VERSION, "config": asdict(model.config),
            "classes": list(classes) if classes is not None else None, "meta": meta or {}}
     tensors = {k: v.detach().to("cpu", dtype if v.is_floating_point() else v.dtype).contiguous()
                for k, v in model.state_dict().items()}
@@ -112,7 +128,7 @@ def save_tiny_vit(model: TinyViTClassifier, path: str | Path, classes: list[str]
     return path, _json_path(path)
 
 
-def _read_doc(path: Path) -> dict:
+def _read_doc(path: Path, fmt: str) -> dict:
     side = _json_path(path)
     if side.is_file():
         doc = json.loads(side.read_text())
@@ -122,30 +138,31 @@ def _read_doc(path: Path) -> dict:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
         if "i2pmae" not in meta:
-            raise FileNotFoundError(f"{path}: tiny-vit config not found: neither {side} nor safetensors "
-                                    "metadata 'i2pmae' exist")
+            raise FileNotFoundError(f"{path}: {fmt.split('.', 1)[-1]} config not found: neither {side} nor "
+                                    "safetensors metadata 'i2pmae' exist")
         doc = json.loads(meta["i2pmae"])
-    if doc.get("format") != FORMAT:
-        raise ValueError(f"{path}: expected a {FORMAT!r} config, received format {doc.get('format')!r}")
+    if doc.get("format") != fmt:
+        raise ValueError(f"{path}: expected a {fmt!r} config, received format {doc.get('format')!r}")
     return doc
 
 
-def load_tiny_vit(path: str | Path) -> tuple[TinyViTClassifier, dict]:
-    """Classifier (float32, eval) and its JSON document (config, classes, meta) from ``path``."""
+def read_weights_file(path: str | Path, fmt: str, build) -> tuple[nn.Module, dict]:
+    """Model (float32, eval; ``build(config dict)`` makes it) and its JSON document from ``path``."""
     from safetensors.torch import load_file
 
+    name = fmt.split(".", 1)[-1]
     path = Path(path).expanduser()
     if not path.is_file():
-        raise FileNotFoundError(f"tiny-vit weights file not found: {path}")
+        raise FileNotFoundError(f"{name} weights file not found: {path}")
     if path.suffix != ".safetensors":
-        raise ValueError(f"tiny-vit weights must be a .safetensors file (+ .json config); received {path}")
-    doc = _read_doc(path)
-    model = TinyViTClassifier(TinyViTConfig.from_dict(doc["config"]))
+        raise ValueError(f"{name} weights must be a .safetensors file (+ .json config); received {path}")
+    doc = _read_doc(path, fmt)
+    model = build(doc["config"])
     state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(path)).items()}
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:
-        raise ValueError(f"{path}: weights do not match its tiny-vit config: {e}") from e
+        raise ValueError(f"{path}: weights do not match its {name} config: {e}") from e
     return model.eval(), doc
 
 

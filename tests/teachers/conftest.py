@@ -25,6 +25,7 @@ TINY_ARCH = {
     "resnet50": dict(layers=(1, 1, 1, 1), channels=(8, 16, 32, 64), stem_width=8),
     "resnet101": dict(layers=(1, 1, 1, 1), channels=(8, 16, 32, 64), stem_width=8),
     "tiny-vit": dict(depth=2, embed_dim=48, num_heads=3, feature_dim=16, num_classes=5),
+    "tiny-cnn": dict(channels=(8, 16, 16, 32), feature_dim=16, num_heads=2, num_classes=5),
 }
 
 

@@ -7,8 +7,8 @@ from torch import nn
 from i2pmae.teachers import Teacher, available_teachers, build_teacher, saliency_attention, teacher_spec
 
 FAMILIES = ["clip-vit-b16", "clip-rn50", "dino-vit-b16", "vit-b16-in1k", "swin-b", "resnet50", "resnet101",
-            "simmim-vit-b16", "tiny-vit"]
-CLS_QUERY = {"clip-vit-b16", "dino-vit-b16", "vit-b16-in1k", "tiny-vit", "clip-rn50", "simmim-vit-b16"}
+            "simmim-vit-b16", "tiny-vit", "tiny-cnn"]
+CLS_QUERY = {"clip-vit-b16", "dino-vit-b16", "vit-b16-in1k", "tiny-vit", "clip-rn50", "simmim-vit-b16", "tiny-cnn"}
 
 
 def test_registry_lists_all_families():
@@ -41,7 +41,7 @@ def test_shapes_and_attention(name, tiny_arch, images):
 def test_grids_and_feature_dims(tiny_arch):
     expected = {"clip-vit-b16": (32, (14, 14)), "dino-vit-b16": (64, (14, 14)), "vit-b16-in1k": (64, (14, 14)),
                 "swin-b": (256, (2, 2)), "resnet50": (64 * 4, (7, 7)), "clip-rn50": (128, (7, 7)),
-                "tiny-vit": (16, (14, 14))}
+                "tiny-vit": (16, (14, 14)), "tiny-cnn": (32, (7, 7))}
     for name, (c, grid) in expected.items():
         t = build_teacher(name, weights="random", arch_overrides=tiny_arch[name])
         assert (t.feature_dim, t.grid) == (c, grid), name
