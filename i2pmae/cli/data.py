@@ -10,7 +10,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("data", help="synthetic data, dataset checks and expected folder layouts",
                        description="Tools for datasets: `synth` writes procedural shapes in the real ShapeNet-55 "
                        "and ModelNet40-HDF5 layouts; `check` reads every item of a dataset and lists bad files; "
-                       "`layout` prints the folder tree a format expects.")
+                       "`layout` prints the folder tree a format expects; `real-corpus` builds the corpus of real "
+                       "meshes from Debian packages and `real-corpus-probe` probes an encoder on its left-out "
+                       "sets (docs/data.md §9).")
     p.add_argument("--debug", action="store_true", help="show full tracebacks")
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
     actions = p.add_subparsers(dest="action", metavar="ACTION")
@@ -53,6 +55,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     lay.add_argument("format", help="dataset format name")
     lay.add_argument("--debug", action="store_true", help="show full tracebacks")
     lay.set_defaults(func=run_layout, command="data layout")
+
+    from i2pmae.tasks.real_corpus_probe import add_probe_args  # light: no torch at start-up
+
+    r = actions.add_parser(
+        "real-corpus", help="build the corpus of real meshes from Debian packages (~1.5 GB download, ~250 MB out)",
+        description="Reads every 3D model in nine Debian packages (KiCad parts, game and simulator models; .deb "
+        "files from --debs or apt-get download), keeps one cloud per distinct object and writes the pre-training "
+        "set (OUT/pretrain) and the left-out evaluation sets (OUT/eval-ufoai, OUT/eval-kicad) as format: folder, "
+        "plus OUT/manifest.json. Then: i2pmae pretrain -c pretrain/real-corpus; i2pmae data real-corpus-probe "
+        "--checkpoint RUN/last.pth. Re-running resumes. Same as scripts/build_real_corpus.py.")
+    add_real_corpus_args(r)
+    r.add_argument("--debug", action="store_true", help="show full tracebacks")
+    r.set_defaults(func=run_real_corpus, command="data real-corpus")
+
+    pr = actions.add_parser(
+        "real-corpus-probe", help="5-fold linear-SVM / 10-NN probe of an encoder on the real corpus's left-out sets",
+        description="Cross-validated probe (stratified folds; the project's linear SVM with C by CV and 10-NN) of "
+        "a pre-training checkpoint, or of randomly initialised encoders, on the real corpus's eval-ufoai and "
+        "eval-kicad sets. Runs on the CPU. Same as benchmarks/real_corpus_probe.py.")
+    add_probe_args(pr)
+    pr.add_argument("--debug", action="store_true", help="show full tracebacks")
+    pr.set_defaults(func=run_real_corpus_probe, command="data real-corpus-probe")
 
 
 def run_synth(args: argparse.Namespace) -> int:
@@ -134,6 +158,33 @@ def run_check(args: argparse.Namespace) -> int:
     for line in report.lines():
         print(line)
     return 0 if report.ok else 1
+
+
+def add_real_corpus_args(p: argparse.ArgumentParser) -> None:
+    """Options of `data real-corpus` (also scripts/build_real_corpus.py, which runs this command)."""
+    p.add_argument("--out", default=None, help="output folder (default: $I2PMAE_CACHE/real-corpus, the path "
+                   "the pretrain/real-corpus config reads; the user cache is $XDG_CACHE_HOME/i2pmae or "
+                   "~/.cache/i2pmae when I2PMAE_CACHE is not set)")
+    p.add_argument("--debs", default=None, help="folder of the packages' .deb files (default: OUT/debs)")
+    p.add_argument("--download", action="store_true", help="apt-get download the missing packages into --debs "
+                   "(~1.5 GB; needs apt's package lists, i.e. a Debian/Ubuntu system after 'apt-get update')")
+    p.add_argument("--packages", nargs="+", default=None, metavar="PACKAGE",
+                   help="a subset of the nine packages (default: all; a wrong name lists them)")
+    p.add_argument("--points", type=int, default=2048, help="points per object (default 2048)")
+    p.add_argument("--workers", type=int, default=2, help="processes (default 2)")
+    p.add_argument("--summary", default=None, help="also write the manifest without its object list here")
+
+
+def run_real_corpus(args: argparse.Namespace) -> int:
+    from i2pmae.data.realcorpus import run
+
+    return run(args)
+
+
+def run_real_corpus_probe(args: argparse.Namespace) -> int:
+    from i2pmae.tasks.real_corpus_probe import run
+
+    return run(args)
 
 
 def run_layout(args: argparse.Namespace) -> int:

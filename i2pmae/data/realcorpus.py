@@ -1,4 +1,5 @@
-"""An open corpus of real meshes from Debian packages (issue 23): ``python scripts/build_real_corpus.py``.
+"""An open corpus of real meshes from Debian packages (issue 23): ``i2pmae data real-corpus`` (the same as
+``python scripts/build_real_corpus.py``); docs/data.md §9.
 
 Debian's archive holds thousands of engineer- and artist-made object meshes under free licences. This
 builder takes the packages' ``.deb`` files (downloaded with ``apt-get download``, or given with ``--debs``
@@ -17,7 +18,9 @@ seeded by the object's content hash, so a second build writes the same bytes) an
     one object per near-duplicate group (so no near-twin straddles a cross-validation fold), labels with
     at least ``MIN_EVAL_PER_LABEL`` objects.
 ``OUT/manifest.json``
-    packages (versions, licence lines of their copyright files), counts per source/label/split, each
+    packages (versions, licence lines of their copyright files; a package whose doc folder is a symlink to
+    another package's, as libcgal-demo's is to libcgal-dev's, takes that package's, read from its .deb in
+    the --debs folder), counts per source/label/split, each
     object's source files, label, group and cloud SHA-256, and one hash of the whole object list.
 
 Near-duplicate groups: objects whose 12^3 occupancy grids have Jaccard >= 0.9 are near-twins; groups are the
@@ -173,6 +176,56 @@ def licence_lines(text: str) -> list[str]:
     return found or [line.strip() for line in text.splitlines() if line.strip()][:5]
 
 
+def doc_link(deb: Path, package: str) -> str | None:
+    """The package whose doc folder ``usr/share/doc/<package>`` links to (Debian lets a package share the doc
+    folder, copyright file included, of a package of the same source it depends on: libcgal-demo ->
+    libcgal-dev), or None when it is not a symlink."""
+    tar, handle = _open_tar(deb, "data.tar")
+    try:
+        for info in tar:
+            if info.name.lstrip("./").rstrip("/") == f"usr/share/doc/{package}":
+                if not info.issym():
+                    return None
+                return os.path.basename(info.linkname.rstrip("/")) or None
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise BadFileError(deb, f"cannot read the package's data ({type(exc).__name__}: {exc})") from None
+    finally:
+        tar.close()
+        if handle is not None:
+            handle.close()
+    return None
+
+
+def copyright_of(deb: Path, package: str) -> str:
+    """The text of ``usr/share/doc/<package>/copyright`` in a .deb ('' when it is not a file there)."""
+    for name, data in deb_files(deb, ("/copyright",)):
+        if name == f"usr/share/doc/{package}/copyright":
+            return data.decode("utf-8", "replace")
+    return ""
+
+
+def linked_licences(record: dict[str, Any], deb: Path, debs: Path, fetch: bool) -> bool:
+    """Fill in the licences of a package without a copyright file of its own from the package its doc folder
+    links to (its .deb in ``debs``, downloaded there with ``fetch``): sets ``licences_from`` and ``licences``
+    and returns True, or logs what to do and returns False."""
+    package = record["package"]
+    target = doc_link(deb, package)
+    if target is None:
+        return False
+    cands = sorted(debs.glob(f"{target}_*.deb"))
+    if not cands and fetch:
+        download([target], debs, need_gib=0.1)
+        cands = sorted(debs.glob(f"{target}_*.deb"))
+    if not cands:
+        log.warning("real corpus: %s has no copyright file of its own (usr/share/doc/%s -> %s); for its licences "
+                    "put %s's .deb in %s or build with --download", package, package, target, target, debs)
+        record["licences_from"] = target
+        return False
+    text = copyright_of(cands[-1], target)
+    record.update(licences_from=target, licences_deb=cands[-1].name, licences=licence_lines(text))
+    return bool(text)
+
+
 # --------------------------------------------------------------------------- labels
 
 
@@ -292,27 +345,35 @@ def near_duplicate_groups(occ: np.ndarray, threshold: float = JACCARD, block: in
 # --------------------------------------------------------------------------- the build
 
 
-def download(packages: list[str], debs: Path) -> None:
-    """``apt-get download`` the packages into ``debs`` (needs apt's package lists: ``apt-get update``)."""
-    if shutil.which("apt-get") is None:
-        raise CorpusError("apt-get not found: download the .deb files elsewhere and pass --debs DIR")
-    debs.mkdir(parents=True, exist_ok=True)
-    _check_space(debs, 2.0, "the downloads (~1.5 GB)")
+def download(packages: list[str], debs: Path, need_gib: float = 2.0) -> None:
+    """``apt-get download`` the packages into ``debs`` (needs apt's package lists: ``apt-get update``), after
+    checking that ``need_gib`` are free there (all the corpus's packages: ~1.5 GB)."""
     missing = [p for p in packages if not list(debs.glob(f"{p}_*.deb"))]
     if not missing:
         return
+    if shutil.which("apt-get") is None:
+        raise CorpusError(f"--download needs apt-get, which is not on this system: download the .deb files of "
+                          f"{' '.join(missing)} on a Debian/Ubuntu machine ('apt-get download NAME') or from "
+                          f"packages.debian.org, put them in one folder and pass --debs DIR")
+    debs.mkdir(parents=True, exist_ok=True)
+    _check_space(debs, need_gib, "the downloads (~1.5 GB for all the packages)", "--debs")
     log.info("real corpus: apt-get download %s", " ".join(missing))
-    res = subprocess.run(["apt-get", "download", *missing], cwd=debs, capture_output=True, text=True)
+    try:
+        res = subprocess.run(["apt-get", "download", *missing], cwd=debs, capture_output=True, text=True)
+    except OSError as exc:
+        raise CorpusError(f"cannot run apt-get ({exc}); download the .deb files elsewhere and pass --debs DIR") \
+            from None
     if res.returncode != 0:
         tail = (res.stderr or res.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise CorpusError(f"apt-get download failed ({tail[0]}); run 'apt-get update' first, or download the "
-                          f".deb files elsewhere and pass --debs DIR")
+        raise CorpusError(f"apt-get download failed ({tail[0]}); run 'apt-get update' (as root) so apt knows "
+                          f"the packages, or download the .deb files elsewhere and pass --debs DIR")
 
 
-def _check_space(where: Path, gib: float, what: str) -> None:
+def _check_space(where: Path, gib: float, what: str, flag: str = "--out") -> None:
     free = shutil.disk_usage(where).free / 2 ** 30
     if free < gib:
-        raise CorpusError(f"only {free:.1f} GiB free at {where}; {what} need about {gib:.1f} GiB")
+        raise CorpusError(f"only {free:.1f} GiB free at {where}; {what} need about {gib:.1f} GiB: free some "
+                          f"space there or pass {flag} a folder on a larger disk")
 
 
 def find_debs(debs: Path, packages: list[str]) -> dict[str, Path]:
@@ -325,8 +386,8 @@ def find_debs(debs: Path, packages: list[str]) -> dict[str, Path]:
         else:
             missing.append(p)
     if missing:
-        raise CorpusError(f"no .deb for {', '.join(missing)} in {debs}; run with --download (apt-get, needs "
-                          f"root) or 'apt-get download {' '.join(missing)}' in that folder")
+        raise CorpusError(f"no .deb for {', '.join(missing)} in {debs}; run with --download (apt-get "
+                          f"download, ~1.5 GB for all) or 'apt-get download {' '.join(missing)}' in that folder")
     return found
 
 
@@ -433,6 +494,10 @@ def build(out: Path, debs: Path, packages: list[str] | None = None, points: int 
     _check_space(out, 0.5 + points * 12 * 12000 / 2 ** 30, "the clouds (~12,000 objects)")
     start = time.time()
     records = [_source_records(p, found[p], out, points, workers) for p in packages]
+    for rec in records:  # a package whose doc folder is another package's (libcgal-demo): that one's licences
+        if not rec["copyright_found"] and "licences_deb" not in rec:
+            if linked_licences(rec, found[rec["package"]], debs, fetch):
+                _write_json(out / "records" / f"{rec['package']}_{rec['version']}_{points}.json", rec)
 
     # exact duplicates: one object per content id, the first in package order then path order
     objects: dict[str, dict[str, Any]] = {}
@@ -540,9 +605,8 @@ def _manifest(records: list[dict[str, Any]], objects: dict[str, dict[str, Any]],
         "points_per_object": points,
         "object_list_sha256": hashlib.sha256(listing.encode()).hexdigest(),
         "packages": {r["package"]: {"version": r["version"], "deb": r["deb"], "licences": r["licences"],
-                                    "copyright_file_found": r["copyright_found"] or
-                                    f"no: usr/share/doc/{r['package']}/copyright is not a file in this package "
-                                    "(e.g. a symlink to another package's doc folder); see that package's", "mesh_files": r["meshes"],
+                                    "copyright_file_found": r["copyright_found"] or _no_copyright(r),
+                                    "mesh_files": r["meshes"],
                                     "read": len(r["objects"]), "unreadable": len(r["errors"]),
                                     "distinct": sum(o["source"] == r["package"] for o in objs),
                                     "near_distinct_groups": len({o["group"] for o in objs
@@ -569,32 +633,37 @@ def _manifest(records: list[dict[str, Any]], objects: dict[str, dict[str, Any]],
     }
 
 
+def _no_copyright(r: dict[str, Any]) -> str:
+    """Why a package's ``licences`` are not from its own copyright file, and where they are from."""
+    where = f"no: usr/share/doc/{r['package']}/copyright is not a file in this package"
+    target = r.get("licences_from")
+    if target is None:
+        return where
+    where += f" (its doc folder links to {target}'s)"
+    if "licences_deb" in r:
+        return where + f"; licences from {target}'s copyright file ({r['licences_deb']})"
+    return where + f"; put {target}'s .deb next to the others (or build with --download) for its licences"
+
+
 def summary(manifest: dict[str, Any]) -> dict[str, Any]:
     """The manifest without the per-object list and errors (small enough to commit)."""
     return {k: v for k, v in manifest.items() if k not in ("objects", "errors")} | {
         "unreadable_files": sum(len(v) for v in manifest.get("errors", {}).values())}
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="Build the real-mesh corpus from Debian packages (issue 23).")
-    ap.add_argument("--out", default=os.path.join(os.environ.get("I2PMAE_CACHE", "~/.cache/i2pmae"), "real-corpus"),
-                    help="output folder (default: $I2PMAE_CACHE/real-corpus)")
-    ap.add_argument("--debs", default=None, help="folder of .deb files (default: OUT/debs)")
-    ap.add_argument("--download", action="store_true", help="apt-get download missing packages into --debs")
-    ap.add_argument("--packages", nargs="*", default=None, help=f"subset of: {' '.join(PACKAGES)}")
-    ap.add_argument("--points", type=int, default=2048, help="points per object (default 2048)")
-    ap.add_argument("--workers", type=int, default=2, help="processes (default 2)")
-    ap.add_argument("--summary", default=None, help="also write the manifest without its object list here")
-    args = ap.parse_args(argv)
+def run(args: argparse.Namespace) -> int:
+    """``i2pmae data real-corpus`` (its options: i2pmae/cli/data.py); raises :class:`CorpusError` /
+    ``BadFileError`` (one line each)."""
+    from i2pmae.data.locations import user_cache_dir
+
+    for flag, value in (("--points", args.points), ("--workers", args.workers)):
+        if value < 1:
+            raise CorpusError(f"{flag} must be >= 1, got {value}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logging.getLogger("trimesh").setLevel(logging.WARNING)
-    out = Path(os.path.expanduser(args.out))
+    out = Path(os.path.expanduser(args.out)) if args.out else user_cache_dir() / "real-corpus"
     debs = Path(os.path.expanduser(args.debs)) if args.debs else out / "debs"
-    try:
-        manifest = build(out, debs, args.packages, args.points, args.workers, fetch=args.download)
-    except (CorpusError, BadFileError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    manifest = build(out, debs, args.packages, args.points, args.workers, fetch=args.download)
     if args.summary:
         Path(args.summary).parent.mkdir(parents=True, exist_ok=True)
         Path(args.summary).write_text(json.dumps(summary(manifest), indent=1, sort_keys=True) + "\n")
@@ -602,6 +671,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{c['objects']} objects ({c['near_duplicate_groups']} near-duplicate groups) in {out}; "
           f"splits: {c['per_split']}; object list sha256 {manifest['object_list_sha256'][:16]}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``scripts/build_real_corpus.py`` / ``python -m i2pmae.data.realcorpus``: ``i2pmae data real-corpus``."""
+    from i2pmae.cli.main import main as cli
+
+    return cli(["data", "real-corpus", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import tarfile
 import zipfile
 from pathlib import Path
@@ -34,9 +35,14 @@ def wedge_md2(k: int) -> bytes:
     return md2_bytes([((1.0, 1.0, 1.0), (0.0, 0.0, 0.0), verts)], tris)
 
 
-def tar_xz(files: dict[str, bytes]) -> bytes:
+def tar_xz(files: dict[str, bytes], links: dict[str, str] | None = None) -> bytes:
+    """A tar.xz of ``files`` plus symbolic links ``links`` (name -> target), as dpkg-deb writes them."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:xz") as t:
+        for name, target in sorted((links or {}).items()):
+            info = tarfile.TarInfo("./" + name)
+            info.type, info.linkname, info.mtime = tarfile.SYMTYPE, target, 0
+            t.addfile(info)
         for name, data in sorted(files.items()):
             info = tarfile.TarInfo("./" + name)
             info.size, info.mtime = len(data), 0
@@ -44,10 +50,10 @@ def tar_xz(files: dict[str, bytes]) -> bytes:
     return buf.getvalue()
 
 
-def write_deb(path: Path, files: dict[str, bytes]) -> None:
+def write_deb(path: Path, files: dict[str, bytes], links: dict[str, str] | None = None) -> None:
     """A minimal .deb: an ar archive of debian-binary, control.tar.xz and data.tar.xz."""
     members = [("debian-binary", b"2.0\n"), ("control.tar.xz", tar_xz({"control": b"Package: x\n"})),
-               ("data.tar.xz", tar_xz(files))]
+               ("data.tar.xz", tar_xz(files, links))]
     out = b"!<arch>\n"
     for name, data in members:
         out += f"{name:<16}{0:<12}{0:<6}{0:<6}{100644:<8}{len(data):<10}`\n".encode() + data
@@ -160,11 +166,152 @@ def test_clear_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(rc.CorpusError, match="no .deb for ufoai-data.*--download"):
         rc.find_debs(tmp_path, ["ufoai-data"])
     monkeypatch.setattr(rc.shutil, "which", lambda name: None)
-    with pytest.raises(rc.CorpusError, match="apt-get not found.*--debs"):
+    with pytest.raises(rc.CorpusError, match="needs apt-get, which is not on this system.*ufoai-data.*--debs DIR"):
         rc.download(["ufoai-data"], tmp_path)
     monkeypatch.setattr(rc.shutil, "disk_usage", lambda p: type("U", (), {"free": 2 ** 20})())
-    with pytest.raises(rc.CorpusError, match="only 0.0 GiB free"):
+    with pytest.raises(rc.CorpusError, match="only 0.0 GiB free.*free some space there or pass --out"):
         rc._check_space(tmp_path, 2.0, "the downloads")
     with pytest.raises(rc.CorpusError, match="unknown package.*blender"):
         rc.build(tmp_path, tmp_path, ["blender"])
-    assert rc.main(["--out", str(tmp_path / "o"), "--debs", str(tmp_path), "--packages", "ufoai-data"]) == 2
+
+
+# ------------------------------------------------------------------ licences of a package without a copyright file
+
+
+CGAL_DEV_COPYRIGHT = b"""Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
+Upstream-Name: CGAL
+
+Files: *
+Copyright: 1995-2022 The CGAL Project
+License: GPL-3+
+ This program is free software ...
+
+Files: include/CGAL/CORE/*
+Copyright: 1995-2004 Exact Computation Project
+License: LGPL-3+
+ This library is free software ...
+
+Files: examples/*
+License: CC0-1.0
+"""
+
+
+def cgal_debs(folder: Path, with_dev: bool = True) -> None:
+    """libcgal-demo as Debian ships it: its doc folder is a symlink to libcgal-dev's, which holds the copyright
+    file (DEP-5 shape); the meshes are OFF files."""
+    folder.mkdir(parents=True, exist_ok=True)
+    tet = b"OFF\n4 4 0\n0 0 0\n1 0 0\n0 1 0\n0 0 1\n3 0 2 1\n3 0 1 3\n3 0 3 2\n3 1 2 3\n"
+    write_deb(folder / "libcgal-demo_5.5.1-2_all.deb",
+              {"usr/share/doc/libcgal-dev/demo/data/tet.off": tet}, links={"usr/share/doc/libcgal-demo": "libcgal-dev"})
+    if with_dev:
+        write_deb(folder / "libcgal-dev_5.5.1-2_amd64.deb", {
+            "usr/share/doc/libcgal-dev/copyright": CGAL_DEV_COPYRIGHT,
+            "usr/share/doc/libcgal-dev/changelog.Debian.gz": b"x"})
+
+
+def test_licences_come_from_the_package_whose_doc_folder_a_package_links_to(tmp_path: Path) -> None:
+    cgal_debs(tmp_path / "debs", with_dev=False)
+    demo = tmp_path / "debs" / "libcgal-demo_5.5.1-2_all.deb"
+    assert rc.doc_link(demo, "libcgal-demo") == "libcgal-dev" and rc.copyright_of(demo, "libcgal-demo") == ""
+    assert rc.licence_lines(CGAL_DEV_COPYRIGHT.decode()) == ["CC0-1.0", "GPL-3+", "LGPL-3+"]
+
+    # without libcgal-dev's .deb: the manifest says where the licences are and what to do
+    m = rc.build(tmp_path / "out", tmp_path / "debs", ["libcgal-demo"], points=64, workers=1)
+    pk = m["packages"]["libcgal-demo"]
+    assert pk["licences"] == [] and pk["distinct"] == 1
+    assert "links to libcgal-dev's" in pk["copyright_file_found"] and "put libcgal-dev's .deb" in pk[
+        "copyright_file_found"]
+
+    # with it (here or after --download): its licences; the finished package is not read again
+    cgal_debs(tmp_path / "debs")
+    m2 = rc.build(tmp_path / "out", tmp_path / "debs", ["libcgal-demo"], points=64, workers=1)
+    pk = m2["packages"]["libcgal-demo"]
+    assert pk["licences"] == ["CC0-1.0", "GPL-3+", "LGPL-3+"]
+    assert pk["copyright_file_found"].endswith("licences from libcgal-dev's copyright file "
+                                               "(libcgal-dev_5.5.1-2_amd64.deb)")
+    assert m2["object_list_sha256"] == m["object_list_sha256"]
+    rec = json.loads(next((tmp_path / "out" / "records").glob("libcgal-demo_*.json")).read_text())
+    assert rec["licences_from"] == "libcgal-dev" and rec["licences"] == pk["licences"]
+
+
+def test_packages_with_their_own_copyright_file_are_not_looked_at_again(tmp_path: Path) -> None:
+    write_deb(tmp_path / "x.deb", {"usr/share/doc/torcs-data/copyright": b"License: GPL-2+\n"})
+    assert rc.doc_link(tmp_path / "x.deb", "torcs-data") is None
+    record = {"package": "torcs-data"}
+    assert rc.linked_licences(record, tmp_path / "x.deb", tmp_path, fetch=False) is False and record == {
+        "package": "torcs-data"}
+
+
+# ------------------------------------------------------------------ `i2pmae data real-corpus` and the script
+
+
+def test_cli_builds_the_corpus_from_debs_and_the_script_is_the_same_command(tmp_path: Path, capsys) -> None:
+    from i2pmae.cli.main import main
+
+    fake_debs(tmp_path / "debs")
+    out = tmp_path / "corpus"
+    assert main(["data", "real-corpus", "--debs", str(tmp_path / "debs"), "--out", str(out), "--packages",
+                 "kicad-packages3d", "ufoai-data", "--points", "128", "--workers", "1",
+                 "--summary", str(tmp_path / "summary.json")]) == 0
+    printed = capsys.readouterr().out
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert f"{manifest['counts']['objects']} objects" in printed and manifest["object_list_sha256"][:16] in printed
+    assert manifest["points_per_object"] == 128 and json.loads((tmp_path / "summary.json").read_text())["counts"] \
+        == manifest["counts"]
+    assert (out / "pretrain").is_dir()
+    # the script and `python -m i2pmae.data.realcorpus` run the same command (resumed: records are reused)
+    assert rc.main(["--debs", str(tmp_path / "debs"), "--out", str(out), "--packages", "kicad-packages3d",
+                    "ufoai-data", "--points", "128", "--workers", "1"]) == 0
+    assert json.loads((out / "manifest.json").read_text())["object_list_sha256"] == manifest["object_list_sha256"]
+
+
+def test_cli_default_out_is_the_folder_the_config_reads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from i2pmae.cli.main import main
+    from i2pmae.data.locations import resolve_data_path
+    from i2pmae.engine.config import load_config
+
+    monkeypatch.setenv("I2PMAE_CACHE", str(tmp_path / "cache"))
+    seen = {}
+
+    def build(out: Path, debs: Path, *args, **kwargs) -> dict:
+        seen.update(out=out, debs=debs)
+        raise rc.CorpusError("stop here")
+
+    monkeypatch.setattr(rc, "build", build)
+    assert main(["data", "real-corpus"]) == 1
+    assert seen["out"] == tmp_path / "cache" / "real-corpus" and seen["debs"] == seen["out"] / "debs"
+    cfg = load_config("pretrain/real-corpus")
+    assert resolve_data_path(cfg["data"]["dataset"]["root"]) == seen["out"] / "pretrain"
+
+
+@pytest.mark.parametrize("argv, message", [
+    ([], "no .deb for ufoai-data in .*; run with --download"),
+    (["--download"], "--download needs apt-get, which is not on this system.*--debs DIR"),
+    (["--download", "APT_FAILS"], "apt-get download failed \\(E: Unable to locate package ufoai-data\\); run "
+                                  "'apt-get update'"),
+    (["--download", "DISK_FULL"], "only 0.0 GiB free at .*free some space there or pass --debs"),
+    (["--packages", "blender"], "unknown package\\(s\\) blender; the corpus uses kicad-packages3d"),
+    (["--points", "0"], "--points must be >= 1"),
+])
+def test_cli_errors_say_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys, argv, message) -> None:
+    """One `i2pmae data real-corpus: error: ...` line, exit code 1; nothing is downloaded (apt-get is faked)."""
+    import subprocess
+
+    from i2pmae.cli.main import main
+
+    calls = []
+    monkeypatch.setattr(rc.shutil, "which", lambda name: "/usr/bin/apt-get" if {"APT_FAILS", "DISK_FULL"} & set(
+        argv) else None)
+    monkeypatch.setattr(rc.subprocess, "run", lambda cmd, **kw: calls.append(cmd) or subprocess.CompletedProcess(
+        cmd, 100, "", "Reading package lists...\nE: Unable to locate package ufoai-data\n"))
+    if "DISK_FULL" in argv:
+        monkeypatch.setattr(rc.shutil, "disk_usage", lambda p: type("U", (), {"free": 2 ** 20})())
+    args = [a for a in argv if a not in ("APT_FAILS", "DISK_FULL")]
+    if "--packages" not in args:
+        args += ["--packages", "ufoai-data"]
+    code = main(["data", "real-corpus", "--out", str(tmp_path / "o"), "--debs", str(tmp_path / "debs"), *args])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and err[0].startswith("i2pmae data real-corpus: error: "), err
+    assert re.search(message, err[0]), err[0]
+    assert calls == ([["apt-get", "download", "ufoai-data"]] if "APT_FAILS" in argv else [])
+    assert not list(tmp_path.glob("debs/*.deb"))

@@ -1,0 +1,75 @@
+"""`i2pmae data real-corpus-probe` (and benchmarks/real_corpus_probe.py) on a tiny corpus of two evaluation
+sets written here; CI never builds the real corpus."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from i2pmae.cli.main import main
+
+TINY_CONFIG = """_base_: pretrain/real-corpus
+model: {num_groups: [32, 16, 8], group_sizes: [8, 4, 4], encoder_dims: [16, 32, 64], encoder_depths: [1, 1, 1],
+        num_heads: 2, embed_widths: [8, 16, 32], drop_path_rate: 0.0, decoder_dims: [64, 32], decoder_depths: [1, 1]}
+data: {npoints: 128}
+svm: {C: 0.01}
+"""
+
+
+def tiny_corpus(root: Path, per_class: int = 4) -> None:
+    """Two evaluation sets of two classes (spheres, flat boxes) in the builder's layout, as .npy clouds."""
+    rng = np.random.default_rng(0)
+    for name in ("eval-ufoai", "eval-kicad"):
+        for label in ("ball", "slab"):
+            (root / name / label).mkdir(parents=True)
+            for k in range(per_class):
+                p = rng.normal(size=(256, 3))
+                p = p / np.linalg.norm(p, axis=1, keepdims=True) if label == "ball" else \
+                    rng.uniform(-1, 1, (256, 3)) * [1, 1, 0.05]
+                np.save(root / name / label / f"{name}{label}{k}.npy", p.astype(np.float32))
+
+
+def test_probe_command_cross_validates_each_set(tmp_path: Path, capsys) -> None:
+    tiny_corpus(tmp_path / "corpus")
+    (tmp_path / "tiny.yaml").write_text(TINY_CONFIG)
+    out = tmp_path / "probe.json"
+    assert main(["data", "real-corpus-probe", "--corpus", str(tmp_path / "corpus"), "--config",
+                 str(tmp_path / "tiny.yaml"), "--seeds", "0", "--folds", "2", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "seed 0 eval-ufoai (8 objects, 2 classes): SVM" in printed and "eval-kicad: SVM" in printed
+    res = json.loads(out.read_text())
+    assert res["folds"] == 2 and res["checkpoint"] is None and len(res["runs"]) == 1
+    for name in ("eval-ufoai", "eval-kicad"):
+        assert len(res["runs"][0][name]["folds"]) == 2 and 0 <= res[name]["svm_mean"] <= 100
+
+
+@pytest.mark.parametrize("extra, message", [
+    ([], "no eval-ufoai, eval-kicad folder; build the corpus first with 'i2pmae data real-corpus --download'"),
+    (["--folds", "1"], "--folds must be >= 2"),
+    (["--sets", "small"], "5-fold cross-validation needs >= 2 classes with >= 5 objects each; found 2 class(es), the smallest with 4"),
+])
+def test_probe_errors(tmp_path: Path, capsys, extra: list[str], message: str) -> None:
+    corpus = tmp_path / "corpus"
+    if "small" in extra:
+        tiny_corpus(tmp_path / "src")
+        (corpus / "small").parent.mkdir()
+        (tmp_path / "src" / "eval-ufoai").rename(corpus / "small")
+        (tmp_path / "tiny.yaml").write_text(TINY_CONFIG)
+        extra = extra + ["--config", str(tmp_path / "tiny.yaml")]
+    assert main(["data", "real-corpus-probe", "--corpus", str(corpus), *extra]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("i2pmae data real-corpus-probe: error: ") and message in err, err
+
+
+def test_benchmark_script_is_the_same_probe() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("rcp", Path(__file__).parents[2] / "benchmarks" /
+                                                  "real_corpus_probe.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with pytest.raises(FileNotFoundError, match="build the corpus first"):
+        module.main(["--corpus", "/nonexistent/real-corpus"])
