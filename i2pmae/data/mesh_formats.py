@@ -408,7 +408,13 @@ def read_pie(data: bytes, where: str = "<pie>") -> Mesh:
 def read_ac(data: bytes, where: str = "<ac>") -> Mesh:
     """AC3D ``.ac`` / ``.acc`` text: OBJECTs with loc/rot (a child's vertices are mapped by its own rot and
     loc, row-vector convention ``v @ rot + loc``, then by its parents'), numvert (extra columns such as
-    normals ignored), numsurf with SURF type 0 (polygon, fan) and 4 (triangle strip); lines are dropped."""
+    normals ignored), numsurf with SURF type 0 (polygon, fan) and 4 (triangle strip); lines are dropped.
+
+    The format says only that ``rot`` is the 3x3 matrix of the object's vertices and ``loc`` its centre, both
+    relative to the parent. The nine numbers are taken row by row as the images of the x, y and z axes
+    (``v @ rot``), as PLIB's loader (used by TORCS and CRRCsim, the corpus's .ac sources) stores them in its
+    row-vector matrices and Blender's AC3D exporter writes them; OpenSceneGraph and Assimp apply the
+    transpose. No .ac/.acc file of the real corpus has a ``rot`` line: its clouds do not depend on this."""
     lines = data.decode("latin-1").splitlines()
     if not lines or not lines[0].startswith("AC3D"):
         raise BadFileError(where, "AC3D: missing 'AC3D' header")

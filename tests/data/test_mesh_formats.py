@@ -186,6 +186,66 @@ def test_ac3d_kids_loc_rot_and_strips() -> None:
         read_ac(AC.replace(b"refs 3\n0 0 0\n1 0 0\n2 0 0", b"refs 3\n0 0 0\n1 0 0\n7 0 0"), "car.ac")
 
 
+AC_ROT = b"""AC3Db
+OBJECT world
+kids 1
+OBJECT group
+name "arm"
+rot 0 1 0  -1 0 0  0 0 1
+loc 10 0 0
+numvert 3
+1 0 0
+0 1 0
+0 0 1
+numsurf 1
+SURF 0x10
+refs 3
+0 0 0
+1 0 0
+2 0 0
+kids 1
+OBJECT poly
+name "hand"
+loc 0 0 5
+rot 1 0 0  0 0 1  0 -1 0
+numvert 3
+2 0 0
+0 3 0
+0 0 4
+numsurf 1
+SURF 0x10
+refs 3
+0 0 0
+1 0 0
+2 0 0
+kids 0
+"""
+
+
+def test_ac3d_rot_and_loc_by_hand() -> None:
+    """Positions worked out by hand. The AC3D format: ``rot`` is the 3x3 matrix of the object's vertices and
+    ``loc`` its centre, both relative to the parent; so a vertex is rotated, then moved by loc, then by every
+    parent's rot and loc in turn (the order of the two lines in the file does not matter). The nine numbers
+    are read row by row and the rows are the images of the x, y and z axes (``v @ rot``), as PLIB's loader
+    (TORCS's and CRRCsim's, whose .ac files the real corpus reads) stores them in its row-vector matrices and
+    Blender's AC3D exporter writes them;
+    OpenSceneGraph and Assimp apply the transpose. None of the corpus's .ac/.acc files has a ``rot`` line.
+
+    arm: rot maps x -> (0,1,0), y -> (-1,0,0), z -> z (90 degrees about z), loc (10,0,0):
+      (1,0,0) -> (0,1,0) -> (10,1,0);  (0,1,0) -> (-1,0,0) -> (9,0,0);  (0,0,1) -> (10,0,1)
+    hand: rot maps x -> x, y -> (0,0,1), z -> (0,-1,0), loc (0,0,5), then the arm's rot and loc:
+      (2,0,0) -> (2,0,0) -> (2,0,5) -> arm (0,2,5) -> (10,2,5)
+      (0,3,0) -> (0,0,3) -> (0,0,8) -> arm (0,0,8) -> (10,0,8)
+      (0,0,4) -> (0,-4,0) -> (0,-4,5) -> arm (4,0,5) -> (14,0,5)
+    """
+    v, f = read_ac(AC_ROT, "arm.ac")
+    np.testing.assert_allclose(v, [[10, 1, 0], [9, 0, 0], [10, 0, 1], [10, 2, 5], [10, 0, 8], [14, 0, 5]])
+    np.testing.assert_array_equal(f, [[0, 1, 2], [3, 4, 5]])
+    moved = AC_ROT.replace(b"loc 0 0 5\nrot 1 0 0  0 0 1  0 -1 0\n", b"rot 1 0 0  0 0 1  0 -1 0\nloc 0 0 5\n")
+    assert moved != AC_ROT
+    np.testing.assert_allclose(read_ac(moved, "arm.ac")[0], v)
+
+
 def test_off_and_dispatch(tmp_path) -> None:
     text = b"OFF\n# a square\n4 1 0\n0 0 0\n1 0 0\n1 1 0\n0 1 0\n4 0 1 2 3 255 0 0\n"
     v, f = read_off(text, "sq.off")
