@@ -11,8 +11,8 @@ seeded by the object's content hash, so a second build writes the same bytes) an
     one (points, 3) float32 cloud per exactly-distinct object (centred, unit sphere); ``id`` = the first 16
     hex digits of the SHA-256 of its quantised, normalised triangles (exact duplicates share it).
 ``OUT/pretrain/<source>.<label>/<id>.npy``
-    the pre-training set, ``format: folder``: every source except the evaluation ones, minus every object
-    that is a near-twin (Jaccard >= 0.9, below) of an object of an evaluation source or family.
+    the pre-training set, ``format: folder``: every source except the evaluation ones, minus every
+    near-duplicate group (below) that holds an object of an evaluation source or family.
 ``OUT/eval-ufoai/<label>/<id>.npy``, ``OUT/eval-kicad/<family>/<id>.npy``
     the left-out evaluation sets (``format: folder``): ufoai-data's categories and held-out KiCad families,
     one object per near-duplicate group (so no near-twin straddles a cross-validation fold), labels with
@@ -24,10 +24,12 @@ seeded by the object's content hash, so a second build writes the same bytes) an
     object's source files, label, group and cloud SHA-256, and one hash of the whole object list.
 
 Near-duplicate groups: objects whose 12^3 occupancy grids have Jaccard >= 0.9 are near-twins; groups are the
-connected components (chains link e.g. the pin headers of every pitch). An evaluation set keeps one object
-per group; pre-training drops every direct near-twin of an evaluation object (dropping whole components
-would also drop objects only chained to one). The held-out KiCad families are the self-contained ones:
-at least 20 near-distinct groups, and near-twins outside the family for at most 15% of their objects.
+connected components over all sources (chains link e.g. the pin headers of every pitch). An evaluation set
+keeps one object per group (a group with objects of both evaluation sets has one in each); pre-training drops
+every group that holds an object of an evaluation source or family, objects only chained to one included, so
+no group straddles pretrain/ and an evaluation set (``straddling_groups`` checks a built corpus). The held-out
+KiCad families are the self-contained ones: at least 20 near-distinct groups, and near-twins outside the
+family for at most 15% of their objects.
 Labels come from paths (see ``label_for``). The build is resumable: each finished package's records are
 kept in ``OUT/records/`` and existing clouds are not rewritten.
 """
@@ -537,12 +539,15 @@ def build(out: Path, debs: Path, packages: list[str] | None = None, points: int 
             return "eval-kicad"
         return None
 
+    # a near-duplicate group (connected component, across all sources) holding any object of an evaluation
+    # source or family gives nothing to pre-training: dropping only direct near-twins let chains A ~ B ~ C
+    # carry C into pretrain/ while A is evaluated
     is_eval = np.array([eval_set(objects[i]) is not None for i in ids], dtype=bool)
-    twin_of_eval = np.zeros(len(ids), dtype=bool)  # a direct near-twin of any evaluation-source object
-    twin_of_eval[pairs[is_eval[pairs[:, 0]], 1]] = True
-    twin_of_eval[pairs[is_eval[pairs[:, 1]], 0]] = True
+    eval_groups = set(groups[is_eval].tolist())
     reps: dict[tuple[str, str], str] = {}
-    for i in ids:  # one representative (smallest id) per group and evaluation set
+    for i in ids:  # one representative (smallest id) per group and evaluation set: a group holding objects of
+        # both sets (ufoai and a held-out KiCad family) has one in each; the sets are probed separately and
+        # neither is trained on, so this is no leak, and the group is still kept out of pretrain/
         o = objects[i]
         if eval_set(o):
             reps.setdefault((eval_set(o), o["group"]), i)
@@ -559,8 +564,8 @@ def build(out: Path, debs: Path, packages: list[str] | None = None, points: int 
                 o["split"] = f"none (evaluation label with < {min_eval_per_label} objects)"
             else:
                 o["split"] = where
-        elif twin_of_eval[k]:
-            o["split"] = "none (near-twin of an evaluation object)"
+        elif int(groups[k]) in eval_groups:
+            o["split"] = "none (near-duplicate group of an evaluation object)"
         else:
             o["split"] = "pretrain"
 
@@ -581,6 +586,23 @@ def build(out: Path, debs: Path, packages: list[str] | None = None, points: int 
     manifest["seconds_this_run"] = round(time.time() - start, 1)
     _write_json(out / "manifest.json", manifest)
     return manifest
+
+
+def straddling_groups(out: Path) -> dict[str, list[str]]:
+    """Near-duplicate groups of a built corpus in ``out`` with objects both in ``pretrain/`` and in an
+    evaluation folder, read from the folder views on disk and the manifest's groups: ``{eval folder: [group
+    ids]}`` (empty when the split is clean, as ``build`` makes it)."""
+    group = {o["id"]: o["group"] for o in json.loads((out / "manifest.json").read_text())["objects"]}
+
+    def groups_in(folder: Path) -> set[str]:
+        return {group[p.stem] for p in folder.glob("*/*.npy")}
+
+    pretrain, found = groups_in(out / "pretrain"), {}
+    for d in sorted(out.glob("eval-*")):
+        both = groups_in(d) & pretrain
+        if both:
+            found[d.name] = sorted(both)
+    return found
 
 
 def _count(objs: list[dict[str, Any]], key: str) -> dict[str, int]:
@@ -623,8 +645,8 @@ def _manifest(records: list[dict[str, Any]], objects: dict[str, dict[str, Any]],
                                          f"near-twins in at most {max_outside:g} x their count objects outside "
                                          "the family (self-contained families)",
                   "evaluation_sets": f"one object per near-duplicate group; labels with >= {min_eval} objects",
-                  "pretrain": "all other sources, minus direct near-twins (Jaccard >= the threshold) of any object "
-                              "of an evaluation source or family",
+                  "pretrain": "all other sources, minus every near-duplicate group (connected component, all "
+                              "sources) that holds an object of an evaluation source or family",
                   "labels": "kicad: 3D-model family folder; ufoai: models/<category> (objects-<kind> for "
                             "models/objects/<kind>/...); megaglest: faction or 'tileset'; warzone2100: folder "
                             "inside the .wz; torcs: top folder; others: 'all'"},

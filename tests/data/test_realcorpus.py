@@ -89,6 +89,18 @@ def fake_debs(folder: Path) -> None:
     })
 
 
+def assert_no_group_straddles(out: Path) -> None:
+    """No near-duplicate group of the corpus built in ``out`` has objects both in pretrain/ and in an evaluation
+    folder (read from the folders on disk, checked against the manifest's splits too)."""
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert rc.straddling_groups(out) == {}
+    pretrain = {o["group"] for o in manifest["objects"] if o["split"] == "pretrain"}
+    evaluated = {o["group"] for o in manifest["objects"] if o["split"].startswith("eval-")}
+    assert pretrain and evaluated and not pretrain & evaluated
+    on_disk = {p.stem for p in (out / "pretrain").glob("*/*.npy")}
+    assert on_disk == {o["id"] for o in manifest["objects"] if o["split"] == "pretrain"}
+
+
 def build(out: Path, debs: Path) -> dict:
     return rc.build(out, debs, ["kicad-packages3d", "ufoai-data"], points=256, workers=1, kicad_min_groups=1,
                     kicad_max_outside_twins=0.4, min_eval_per_label=1)
@@ -123,8 +135,8 @@ def test_builder_end_to_end_is_reproducible(tmp_path: Path) -> None:
     assert splits["a.wrl"] == splits["b.wrl"] == splits["g.wrl"] == splits["f.wrl"] == "eval-kicad"
     assert splits["d.wrl"].startswith("none") and splits["e.wrl"] == "pretrain"  # d: near-twin of eval b
     assert {splits[f] for f in ("w0.md2", "w1.md2", "w2.md2", "box.obj")} == {"eval-ufoai"}
-    eval_groups = {o["group"] for o in m1["objects"] if o["split"].startswith("eval")}
-    assert not any(o["group"] in eval_groups for o in m1["objects"] if o["split"] == "pretrain")
+    assert_no_group_straddles(tmp_path / "out1")
+    assert_no_group_straddles(tmp_path / "out2")
 
     out = tmp_path / "out1"
     assert sorted(p.name for p in (out / "eval-ufoai").iterdir()) == ["objects-vegi", "weapons"]
@@ -147,11 +159,125 @@ def test_near_duplicate_groups_are_connected_components() -> None:
     occ[4, 60:100] = True                      # unrelated
     groups = rc.near_duplicate_groups(occ, threshold=0.9, block=2)
     assert groups.tolist() == [0, 0, 0, 0, 4]
-    # 2 and 3 share a group through 0 and 1 but are not twins themselves (Jaccard 45/54): pre-training
-    # drops only direct twins of evaluation objects
+    # 2 and 3 share a group through 0 and 1 but are not twins themselves (Jaccard 45/54): the build keeps the
+    # whole group out of pre-training when any member is evaluated (test_chained_near_twins_...)
     assert sorted(map(tuple, rc.near_twin_pairs(occ, 0.9, block=3).tolist())) == [(0, 1), (0, 2), (0, 3), (1, 2),
                                                                                  (1, 3)]
     assert rc.near_duplicate_groups(occ, threshold=0.95).tolist() == [0, 0, 2, 3, 4]
+
+
+# ------------------------------------------------------------------ near-duplicate chains across the split
+
+CELL = (-5 / 12, -1 / 4, -1 / 12, 1 / 12, 1 / 4, 5 / 12)  # centres of 6 of the 12 occupancy cells per axis
+CORNERS = [(x, y, z) for x in (-0.57, 0.57) for y in (-0.57, 0.57) for z in (-0.57, 0.57)]
+
+
+def pair(i: int, j: int, k: int) -> list[tuple[float, float, float]]:
+    """Two small cubes mirrored through the centre (the centroid stays put), in cells (i, j, k) and opposite."""
+    p = (CELL[i], CELL[j], CELL[k])
+    return [p, (-p[0], -p[1], -p[2])]
+
+
+def cubes(centres: list[tuple[float, float, float]], h: float = 0.005) -> tuple[list, list]:
+    """Vertices and quads of tiny cubes at ``centres``: the 8 corner cubes fix the unit-sphere scaling, so each
+    cube fills exactly one cell of the 12^3 occupancy grid and Jaccard is a count of shared cubes."""
+    verts, quads = [], []
+    for c in centres:
+        b = len(verts)
+        verts += [(c[0] + x * h, c[1] + y * h, c[2] + z * h) for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)]
+        quads += [[b + a for a in q] for q in ((0, 1, 3, 2), (4, 6, 7, 5), (0, 4, 5, 1), (2, 3, 7, 6), (0, 2, 6, 4),
+                                                (1, 5, 7, 3))]
+    return verts, quads
+
+
+def cubes_wrl(centres: list) -> bytes:
+    verts, quads = cubes(centres)
+    point = ", ".join(f"{x} {y} {z}" for x, y, z in verts)
+    index = " ".join(" ".join(map(str, q)) + " -1" for q in quads)
+    return (f"#VRML V2.0 utf8\nShape {{ geometry IndexedFaceSet {{ coord Coordinate {{ point [ {point} ] }} "
+            f"coordIndex [ {index} ] }} }}\n").encode()
+
+
+def cubes_obj(centres: list) -> bytes:
+    verts, quads = cubes(centres)
+    return ("".join(f"v {x} {y} {z}\n" for x, y, z in verts) +
+            "".join("f " + " ".join(str(a + 1) for a in q) + "\n" for q in quads)).encode()
+
+
+# B: 8 corners + 8 mirrored pairs (24 cells); A = B + one pair, C = B + another: J(A,B) = J(B,C) = 24/26 = 0.92,
+# J(A,C) = 24/28 = 0.86. T: another 24 cells (shares only the corners with B), A2 = T + one pair.
+B_CELLS = CORNERS + sum((pair(*c) for c in [(0, 1, 2), (1, 3, 5), (2, 0, 4), (3, 3, 0), (5, 1, 1), (4, 2, 3),
+                                            (0, 5, 2), (2, 2, 2)]), [])
+T_CELLS = CORNERS + sum((pair(*c) for c in [(1, 1, 1), (3, 1, 2), (0, 0, 3), (4, 4, 1), (5, 2, 5), (1, 4, 0),
+                                            (2, 5, 3), (0, 3, 5)]), [])
+CHAIN = {"A": B_CELLS + pair(5, 5, 0), "B": B_CELLS, "C": B_CELLS + pair(0, 4, 5), "T": T_CELLS,
+         "A2": T_CELLS + pair(4, 0, 4)}
+
+
+def occupancy_of(data: bytes, name: str) -> np.ndarray:
+    occ = rc.process_mesh(name, data, 64)["occupancy"]
+    return np.unpackbits(np.frombuffer(bytes.fromhex(occ), np.uint8))[:rc.GRID ** 3].astype(bool)
+
+
+def chain_debs(folder: Path) -> None:
+    """ufoai A ~ kicad FamP/B ~ kicad FamP/C (A and C not twins); ufoai A2 ~ kicad FamH/T with FamH held out."""
+    folder.mkdir(parents=True, exist_ok=True)
+    kicad = "usr/share/kicad/3dmodels/"
+    write_deb(folder / "kicad-packages3d_1.0-1_all.deb", {
+        "usr/share/doc/kicad-packages3d/copyright": b"License: CC-BY-SA-4.0\n",
+        kicad + "FamP.3dshapes/b.wrl": cubes_wrl(CHAIN["B"]),
+        kicad + "FamP.3dshapes/c.wrl": cubes_wrl(CHAIN["C"]),
+        kicad + "FamP.3dshapes/d.wrl": box_wrl(1, 8, 0.2),
+        kicad + "FamH.3dshapes/t.wrl": cubes_wrl(CHAIN["T"]),
+        kicad + "FamH.3dshapes/e1.wrl": box_wrl(1, 1, 1),
+        kicad + "FamH.3dshapes/e2.wrl": box_wrl(1, 1, 1.3),
+        kicad + "FamH.3dshapes/e3.wrl": box_wrl(1, 1, 1.5),
+    })
+    pk3 = io.BytesIO()
+    with zipfile.ZipFile(pk3, "w") as z:
+        z.writestr("models/weapons/a/a.obj", cubes_obj(CHAIN["A"]))
+        z.writestr("models/aircraft/a2/a2.obj", cubes_obj(CHAIN["A2"]))
+    write_deb(folder / "ufoai-data_2.5-2_all.deb", {"usr/share/doc/ufoai-data/copyright": b"License: GPL-2+\n",
+                                                    "usr/share/games/ufoai/base/0models.pk3": pk3.getvalue()})
+
+
+def test_chained_near_twins_of_an_evaluation_object_stay_out_of_pretrain(tmp_path: Path) -> None:
+    occ = {k: occupancy_of(cubes_obj(v), f"{k}.obj") for k, v in CHAIN.items()}
+
+    def jaccard(a: str, b: str) -> float:
+        return (occ[a] & occ[b]).sum() / (occ[a] | occ[b]).sum()
+
+    assert jaccard("A", "B") >= rc.JACCARD and jaccard("B", "C") >= rc.JACCARD > jaccard("A", "C")
+    assert jaccard("T", "A2") >= rc.JACCARD > max(jaccard("A", "T"), jaccard("B", "T"), jaccard("C", "A2"))
+
+    chain_debs(tmp_path / "debs")
+    kw = dict(points=256, workers=1, kicad_min_groups=1, kicad_max_outside_twins=0.3, min_eval_per_label=1)
+    m = rc.build(tmp_path / "out", tmp_path / "debs", ["kicad-packages3d", "ufoai-data"], **kw)
+    by = {o["file"].rsplit("/", 1)[-1].split(".")[0]: o for o in m["objects"]}
+    assert by["a"]["group"] == by["b"]["group"] == by["c"]["group"] != by["t"]["group"] == by["a2"]["group"]
+    # FamH's only outside twin is A2 (1 <= 0.3 x 4); FamP's is A (1 > 0.3 x 3)
+    assert m["rules"]["held_out_kicad_families"] == ["FamH"]
+    split = {k: o["split"] for k, o in by.items()}
+    assert split["a"] == split["a2"] == "eval-ufoai" and split["d"] == "pretrain"
+    # B is a direct near-twin of A; C is only chained to it through B, and is kept out all the same
+    assert split["b"] == split["c"] == "none (near-duplicate group of an evaluation object)"
+    # a group with objects of both evaluation sets (A2 in ufoai, T in the held-out family) keeps one object in
+    # each (the sets are probed separately, neither is trained on) and gives nothing to pretrain/
+    assert split["t"] == split["e1"] == split["e2"] == split["e3"] == "eval-kicad"
+    assert sorted(p.name for p in (tmp_path / "out" / "pretrain").glob("*/*.npy")) == [f"{by['d']['id']}.npy"]
+    assert_no_group_straddles(tmp_path / "out")
+    again = rc.build(tmp_path / "out2", tmp_path / "debs", ["kicad-packages3d", "ufoai-data"], **kw)
+    assert again["object_list_sha256"] == m["object_list_sha256"]
+
+
+def test_straddling_groups_finds_a_group_on_both_sides(tmp_path: Path) -> None:
+    fake_debs(tmp_path / "debs")
+    out = tmp_path / "out"
+    m = build(out, tmp_path / "debs")
+    b = next(o for o in m["objects"] if o["file"].endswith("/b.wrl"))   # eval-kicad, near-twin d is not in pretrain
+    d = next(o for o in m["objects"] if o["file"].endswith("/d.wrl"))
+    rc._link(out / "clouds" / f"{d['id']}.npy", out / "pretrain" / "kicad.FamB" / f"{d['id']}.npy")
+    assert rc.straddling_groups(out) == {"eval-kicad": [b["group"]]}
 
 
 def test_content_id_ignores_position_scale_and_order() -> None:
