@@ -2,7 +2,7 @@
 
 A task supplies its model, training set, a loss function and an optional
 per-epoch evaluation; this loop does everything else: seeded step-wise batches,
-gradient accumulation, mixed precision, clipping, the cosine schedule,
+gradient accumulation, mixed precision, ``torch.compile`` (``train.compile``), clipping, the cosine schedule,
 checkpoints (last / best, written atomically), exact resume, logging, DDP.
 
 Randomness inside a step (masking, drop-path, augmentation) is re-seeded from
@@ -157,6 +157,10 @@ def train(task: Task, cfg: dict, run_dir: Path, dist: DistInfo, resume: bool = F
     max_steps = tcfg.get("max_steps")  # stop early (tests, smoke runs); the schedule is unchanged
 
     model = task.model.to(device)
+    if bool(tcfg.get("compile", False)):  # in place: parameters and state_dict names stay the model's own
+        from i2pmae.engine.compile import compile_model
+
+        compile_model(model)
     optimizer = build_optimizer(model, tcfg)
     sampler = StepBatchSampler(
         len(task.train_set), int(tcfg["batch_size"]), accum, dist.rank, dist.world_size, seed,

@@ -48,6 +48,7 @@ SCHEMA: dict[str, Any] = {
         "lr_schedule": "'epoch'|'step'",
         "grad_clip": "float|null",
         "amp": "'auto'|'bf16'|'fp16'|'fp32'|'none'|'off'|bool|null",
+        "compile": "bool",  # torch.compile on the heavy parts (engine/compile.py); default false
         "num_workers": "int",
         "seed": "int",
         "eval_every": "int|null",
