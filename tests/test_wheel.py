@@ -62,7 +62,8 @@ def test_wheel_holds_every_file_the_commands_read(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     # What issue 20 found missing (configs) and the bundled teacher (weights + its description).
     for needed in ("i2pmae/configs/quickstart.yaml", "i2pmae/configs/pretrain/i2p-mae.yaml",
-                   "i2pmae/assets/teacher-tiny-vit.safetensors", "i2pmae/assets/teacher-tiny-vit.json"):
+                   "i2pmae/assets/teacher-tiny-vit.safetensors", "i2pmae/assets/teacher-tiny-vit.json",
+                   "i2pmae/assets/teacher-tiny-cnn.safetensors", "i2pmae/assets/teacher-tiny-cnn.json"):
         assert needed in names, needed
     # Every shipped config, asset and module of the source tree.
     tracked = [p for p in PACKAGE.rglob("*") if p.is_file() and "__pycache__" not in p.parts
@@ -98,7 +99,7 @@ def test_installed_wheel_runs_the_commands_outside_the_checkout(wheel, tmp_path)
 
     script = fresh / "bin" / "i2pmae"
     info = _run([script, "info"], cwd=work, env=env).stdout
-    assert "bundled weights: teacher-tiny-vit.safetensors" in info
+    assert "bundled weights: teacher-tiny-cnn.safetensors, teacher-tiny-vit.safetensors" in info
     assert "quickstart" in _run([script, "demo", "--help"], cwd=work, env=env).stdout
 
     # One optimiser step of the quickstart recipe (its network, the bundled teacher) on a small draw of the
@@ -110,5 +111,5 @@ def test_installed_wheel_runs_the_commands_outside_the_checkout(wheel, tmp_path)
     import torch
 
     last = torch.load(out / "last.pth", weights_only=True)
-    assert last["loop"]["global_step"] == 1 and last["config"]["teacher"]["name"] == "tiny-vit"
+    assert last["loop"]["global_step"] == 1 and last["config"]["teacher"]["name"] == "tiny-cnn"
     assert not list(work.iterdir())  # nothing written into the working directory

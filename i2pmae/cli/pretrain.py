@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Pre-train I2P-MAE. Single GPU/CPU: `i2pmae pretrain -c pretrain/i2p-mae`; "
                        "many GPUs: `torchrun --nproc_per_node=N -m i2pmae pretrain -c pretrain/i2p-mae`.")
     add_run_args(p, default_config="pretrain/i2p-mae")
-    p.add_argument("--teacher", help="2D teacher name (teacher.name), e.g. clip-vit-b16, tiny-vit")
+    p.add_argument("--teacher", help="2D teacher name (teacher.name), e.g. clip-vit-b16, tiny-cnn")
     p.add_argument("--teacher-weights", help="local weights file of the 2D teacher (teacher.weights)")
     p.set_defaults(func=run)
 

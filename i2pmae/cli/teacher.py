@@ -8,8 +8,8 @@ import argparse
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("teacher", help="train the small stand-in 2D teacher on procedural depth maps")
     tsub = p.add_subparsers(dest="teacher_command", metavar="ACTION")
-    t = tsub.add_parser("train", help="train tiny-vit on depth maps of procedural shapes (the bundled teacher)",
-                        description="With --corpus (how the bundled teacher was made): trains the tiny ViT to "
+    t = tsub.add_parser("train", help="train a small stand-in teacher (tiny-cnn / tiny-vit) on depth maps of procedural shapes",
+                        description="With --corpus (how the bundled teachers were made): trains tiny-cnn (default) or tiny-vit to "
                         "classify depth maps of fresh procedural shapes drawn for every batch (28 deformed, randomly "
                         "rotated families; never the built-in train/test draws). Without it: generates the "
                         "procedural shapes if --data does not exist and trains on their training split. Use the "
