@@ -35,7 +35,14 @@ temporary folder; the cache holds random fp16 maps of CLIP's size (512 x 14 x 14
 pixels and checksums (the teacher's values do not change the step's arithmetic).
 
     python benchmarks/pretrain_step.py [--device cpu|cuda] [--batch B] [--reps 3] [--quick] [--amp auto|none|bf16]
-        [--teacher-dtype auto|fp32|bf16|fp16] [--paths reference,online,cache (or i,ii,iii)]
+        [--teacher-dtype auto|fp32|bf16|fp16] [--paths reference,online,cache (or i,ii,iii)] [--compile] [--old-embed]
+
+``--compile``: path (iii) also runs compiled as ``train.compile: true`` does (``i2pmae.engine.compile``), in its
+own process, interleaved with the others; its first ``WARMUP_COMPILED`` steps (compilation, then the recompile
+for a new visible-token count) are not timed but reported as the compile warm-up, and the compiled step's
+loss is compared with the eager one's on the same data, seeds and weights. ``--old-embed``: path (iii) also
+runs with the token embedding's earlier implementation (``TokenEmbed.forward_concat``: concatenation, separate
+BatchNorm, ReLU and casts), interleaved, to time the current one against it in the same run.
 
 Defaults: batch 8 on CPU, 64 on CUDA.  ``--quick``: batch 2, 1 rep, a narrow random teacher (smoke test).
 """
@@ -60,7 +67,11 @@ import torch.nn.functional as F
 
 PATHS = ("reference", "online", "cache")
 LABELS = {"reference": "(i) reference (authors' code path)", "online": "(ii) i2pmae online",
-          "cache": "(iii) i2pmae from cache"}
+          "cache": "(iii) i2pmae from cache", "cache+compile": "(iii) from cache, train.compile",
+          "cache+old-embed": "(iii) from cache, earlier token embedding"}
+COMPILED = "cache+compile"  # --compile: path (iii) once more with train.compile (i2pmae.engine.compile)
+OLD_EMBED = "cache+old-embed"  # --old-embed: path (iii) with TokenEmbed.forward_concat (before issue 19 item 2)
+WARMUP_COMPILED = 3  # warm-up steps of the compiled path (first compile, then the dynamic-shape recompile)
 ALIASES = {"i": "reference", "ii": "online", "iii": "cache", **{q: q for q in PATHS}}
 PARTS = ("grouping", "projection", "teacher", "back-projection", "encoder", "masking, decoder, losses",
          "backward", "optimiser")
@@ -277,6 +288,12 @@ class PartTimer:
 def _worker(path: str, args: dict, root: str, conn) -> None:
     """One path in its own process: build, then run a step whenever the parent asks."""
     ns = argparse.Namespace(**args)
+    compiled = path == COMPILED
+    if path == OLD_EMBED:
+        from i2pmae.models.layers import TokenEmbed
+
+        TokenEmbed.fused = False
+    path = "cache" if path in (COMPILED, OLD_EMBED) else path
     torch.set_num_threads(ns.threads or torch.get_num_threads())
     device = torch.device(ns.device)
     import i2pmae.models.encoder as enc
@@ -296,6 +313,10 @@ def _worker(path: str, args: dict, root: str, conn) -> None:
         mod.back_project = reference_back_project
     cache = TeacherCache(Path(root) / "cache") if path == "cache" else None
     model = build_pretrain_model(cfg, device, cache).to(device).train()
+    if compiled:
+        from i2pmae.engine.compile import compile_model
+
+        compile_model(model)
     amp = resolve_amp(ns.amp, device)
     teacher_dtype = getattr(model.teacher, "compute_dtype", None) if getattr(model, "teacher", None) else None
     if path == "reference":
@@ -320,6 +341,7 @@ def _worker(path: str, args: dict, root: str, conn) -> None:
     batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
     maps = teacher_maps(batch)
     gen = torch.Generator().manual_seed(0)
+    losses = []
 
     def step(timer: PartTimer | None) -> float:
         count = (lambda: timer.counter.get_total_flops()) if timer is not None and timer.counter else (lambda: 0)
@@ -331,6 +353,7 @@ def _worker(path: str, args: dict, root: str, conn) -> None:
             out = model(points) if maps is None else model(points, teacher_maps=maps)
         _sync(device)
         t1, f1 = time.perf_counter(), count()
+        losses.append(out["loss"].detach())
         out["loss"].backward()
         _sync(device)
         t2, f2 = time.perf_counter(), count()
@@ -346,10 +369,10 @@ def _worker(path: str, args: dict, root: str, conn) -> None:
             fl["masking, decoder, losses"] = (f1 - f0) - sum(fl[p] for p in PARTS[:5])
         return t3 - t0
 
-    step(None)  # warm-up
+    warmup = [step(None) for _ in range(WARMUP_COMPILED if ns.compile else 1)]  # same steps in every path
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    conn.send("ready")
+    conn.send({"ready": True, "warmup_s": warmup, "warmup_losses": [float(x) for x in losses]})
     while True:
         cmd = conn.recv()
         if cmd == "flops":  # one more step under the FLOP counter (not timed)
@@ -368,9 +391,10 @@ def _worker(path: str, args: dict, root: str, conn) -> None:
             timer = PartTimer(model, device)
             total = step(timer)
             timer.close()
-            conn.send({"total": total, **timer.seconds})
+            conn.send({"total": total, "loss": float(losses[-1]), **timer.seconds})
         elif cmd == "step":
-            conn.send({"total": step(None)})
+            total = step(None)
+            conn.send({"total": total, "loss": float(losses[-1])})
         elif cmd == "parts":
             timer = PartTimer(model, device)
             total = step(timer)
@@ -446,6 +470,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=0, help="torch threads per path process (0: torch's default)")
     p.add_argument("--paths", type=parse_paths, default=list(PATHS),
                    help="which paths, comma-separated: reference,online,cache (or i,ii,iii)")
+    p.add_argument("--compile", action="store_true", help="also time path (iii) with train.compile (torch.compile "
+                   "of the heavy parts), interleaved with the others; compile warm-up reported, not timed")
+    p.add_argument("--old-embed", action="store_true", help="also time path (iii) with the earlier token embedding "
+                   "(TokenEmbed.forward_concat), interleaved with the others")
     p.add_argument("--json", help="also write the results here")
     return p
 
@@ -456,7 +484,10 @@ def main(argv: list[str] | None = None) -> None:
         args.batch = 2 if args.quick else (64 if args.device.startswith("cuda") else 8)
     if args.quick:
         args.reps = 1
-    paths = args.paths
+    paths = list(args.paths)
+    if (args.compile or args.old_embed) and "cache" not in paths:
+        paths.append("cache")
+    paths += [OLD_EMBED] * args.old_embed + [COMPILED] * args.compile
     device = torch.device(args.device)
     check_reference()
 
@@ -465,7 +496,7 @@ def main(argv: list[str] | None = None) -> None:
         write_shapes(root, max(4 * args.batch, 64))
         write_cache(paper_config(args, root), root / "cache")
         ctx = mp.get_context("spawn")
-        workers = {}
+        workers, warmups = {}, {}
         for q in paths:  # one at a time: building three CLIPs at once would skew nothing but memory
             parent, child = ctx.Pipe()
             proc = ctx.Process(target=_worker, args=(q, vars(args), str(root), child), daemon=True)
@@ -473,8 +504,10 @@ def main(argv: list[str] | None = None) -> None:
             while not parent.poll(1.0):  # a worker that dies while building must not leave us waiting
                 if not proc.is_alive():
                     raise RuntimeError(f"path {q} failed to start (exit code {proc.exitcode}; its traceback is above)")
-            if parent.recv() != "ready":
+            hello = parent.recv()
+            if not (isinstance(hello, dict) and hello.get("ready")):
                 raise RuntimeError(f"path {q} failed to start")
+            warmups[q] = hello
             workers[q] = (proc, parent)
         times, rounds = {q: [] for q in paths}, {q: [] for q in paths}
         for _ in range(args.reps):  # interleaved: every round times each path once
@@ -493,7 +526,7 @@ def main(argv: list[str] | None = None) -> None:
                 parts[q] = workers[q][1].recv()
         flops = {}
         for q in paths:
-            if q != "reference":
+            if q not in ("reference", COMPILED, OLD_EMBED):  # compiled: (iii)'s FLOPs; the earlier embedding: not counted
                 workers[q][1].send("flops")
                 flops[q] = workers[q][1].recv()
         peaks = {}
@@ -528,7 +561,7 @@ def main(argv: list[str] | None = None) -> None:
     if parts:
         how = "the median step's parts" if device.type == "cpu" else "one more step, synchronised around every part"
         print(f"\nper part (s; {how})\n")
-        cols = [q for q in ("online", "cache") if q in parts]
+        cols = [q for q in ("online", "cache", OLD_EMBED, COMPILED) if q in parts]
         print("| part | " + " | ".join(LABELS[q] for q in cols) + " |\n" + "|---" * (len(cols) + 1) + "|")
         for part in PARTS:
             print(f"| {part} | " + " | ".join(f"{parts[q][part]:.3f} ({100 * parts[q][part] / parts[q]['total']:.0f}%)"
@@ -554,6 +587,20 @@ def main(argv: list[str] | None = None) -> None:
                 cells.append(f"{f / 1e9:.2f} GFLOP, {rate_ / 1e9:.1f} GFLOP/s, {100 * rate_ / pk:.1f}% of {prec} peak"
                              if f else f"0 counted ({sec:.3f} s)")
             print(f"| {part} | " + " | ".join(cells) + " |")
+    if OLD_EMBED in paths:
+        print(f"\ntoken embedding: (iii) {med['cache']:.3f} s/step vs the earlier one's {med[OLD_EMBED]:.3f} s/step in "
+              f"the same run = {med[OLD_EMBED] / med['cache']:.2f}x")
+    if COMPILED in paths:
+        w, eager_w = warmups[COMPILED], warmups["cache"]
+        print(f"\ntrain.compile: (iii) compiled {med[COMPILED]:.3f} s/step vs eager {med['cache']:.3f} s/step in the same "
+              f"run = {med['cache'] / med[COMPILED]:.2f}x; compile warm-up (first {len(w['warmup_s'])} steps, not timed): "
+              f"{sum(w['warmup_s']):.1f} s (eager: {sum(eager_w['warmup_s']):.1f} s)")
+        pairs = list(zip(eager_w["warmup_losses"] + [r["loss"] for r in rounds["cache"]],
+                         w["warmup_losses"] + [r["loss"] for r in rounds[COMPILED]]))
+        rel = [abs(a - b) / max(abs(a), 1e-12) for a, b in pairs]
+        print(f"losses, eager vs compiled, same data and seeds: relative difference {rel[0]:.2e} at the first step, "
+              f"largest {max(rel):.2e} over {len(rel)} steps (later steps drift: the weights were updated by different "
+              f"rounding, and inductor draws drop-path's random numbers from its own generator)")
     if rate is not None:
         step_rate = args.batch / med["cache"]
         print(f"\ncache loader alone ({args.jobs} workers, batch {args.batch}): {rate:.1f} shapes/s = "
@@ -561,6 +608,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.json:
         Path(args.json).write_text(json.dumps({"args": vars(args), "times": times, "median": med, "peak_bytes": peaks,
                                                "parts": parts, "flops": flops, "machine_peak_flops": machine,
+                                               "warmup": warmups, "rounds": rounds,
                                                "loader_shapes_per_s": rate}, indent=2))
 
 

@@ -35,6 +35,14 @@ def test_unknown_paths_refused_at_parsing(bench, capsys):
     assert bench.build_parser().parse_args([]).paths == list(bench.PATHS)
 
 
+def test_compile_and_old_embed_flags(bench):
+    args = bench.build_parser().parse_args([])
+    assert not args.compile and not args.old_embed
+    args = bench.build_parser().parse_args(["--paths", "iii", "--compile", "--old-embed"])
+    assert args.compile and args.old_embed and args.paths == ["cache"]
+    assert bench.COMPILED in bench.LABELS and bench.OLD_EMBED in bench.LABELS
+
+
 def test_defaults_are_what_users_get(bench):
     args = bench.build_parser().parse_args([])
     assert args.amp == "auto" and args.teacher_dtype == "auto"
