@@ -37,6 +37,7 @@ kept in ``OUT/records/`` and existing clouds are not rewritten.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import io
 import itertools
@@ -123,11 +124,24 @@ def _open_tar(path: Path, member: str) -> tuple[tarfile.TarFile, Any]:
     raise BadFileError(path, f"no {member}* member in the .deb")
 
 
+@contextlib.contextmanager
+def _data_tar(path: Path) -> Iterator[tarfile.TarFile]:
+    """The .deb's data.tar, open for reading; a read error becomes one BadFileError naming the package."""
+    tar, handle = _open_tar(path, "data.tar")
+    try:
+        yield tar
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise BadFileError(path, f"cannot read the package's data ({type(exc).__name__}: {exc})") from None
+    finally:
+        tar.close()
+        if handle is not None:
+            handle.close()
+
+
 def deb_files(path: Path, want: tuple[str, ...]) -> Iterator[tuple[str, bytes]]:
     """(path inside the package, bytes) of every file of a .deb whose name ends with one of ``want``
     (lower-case), descending into archives (``ARCHIVES``) one level deep; inner paths are joined with '!'."""
-    tar, handle = _open_tar(path, "data.tar")
-    try:
+    with _data_tar(path) as tar:
         for info in tar:
             if not info.isfile():
                 continue
@@ -139,12 +153,6 @@ def deb_files(path: Path, want: tuple[str, ...]) -> Iterator[tuple[str, bytes]]:
                     yield from _archive_files(name, data, want)
                 else:
                     yield name, data
-    except (tarfile.TarError, EOFError, OSError) as exc:
-        raise BadFileError(path, f"cannot read the package's data ({type(exc).__name__}: {exc})") from None
-    finally:
-        tar.close()
-        if handle is not None:
-            handle.close()
 
 
 def _archive_files(name: str, data: bytes, want: tuple[str, ...]) -> Iterator[tuple[str, bytes]]:
@@ -182,19 +190,10 @@ def doc_link(deb: Path, package: str) -> str | None:
     """The package whose doc folder ``usr/share/doc/<package>`` links to (Debian lets a package share the doc
     folder, copyright file included, of a package of the same source it depends on: libcgal-demo ->
     libcgal-dev), or None when it is not a symlink."""
-    tar, handle = _open_tar(deb, "data.tar")
-    try:
+    with _data_tar(deb) as tar:
         for info in tar:
             if info.name.lstrip("./").rstrip("/") == f"usr/share/doc/{package}":
-                if not info.issym():
-                    return None
-                return os.path.basename(info.linkname.rstrip("/")) or None
-    except (tarfile.TarError, EOFError, OSError) as exc:
-        raise BadFileError(deb, f"cannot read the package's data ({type(exc).__name__}: {exc})") from None
-    finally:
-        tar.close()
-        if handle is not None:
-            handle.close()
+                return (os.path.basename(info.linkname.rstrip("/")) or None) if info.issym() else None
     return None
 
 

@@ -57,11 +57,7 @@ class TinyViTConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TinyViTConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown tiny-vit config keys {unknown}; known: {sorted(known)}")
-        return cls(**d)
+        return config_from_dict(cls, d, "tiny-vit")
 
 
 class TinyViTClassifier(nn.Module):
@@ -88,6 +84,15 @@ class TinyViTClassifier(nn.Module):
 def build_tiny_vit_classifier(num_classes: int = 15, **config) -> TinyViTClassifier:
     """A randomly initialised tiny ViT classifier to train (keyword args: :class:`TinyViTConfig`)."""
     return TinyViTClassifier(TinyViTConfig.from_dict(dict(config, num_classes=num_classes)))
+
+
+def config_from_dict(cls, d: dict, name: str):
+    """``cls(**d)`` for a config dataclass, refusing unknown keys by name; JSON lists become tuples."""
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise ValueError(f"unknown {name} config keys {unknown}; known: {sorted(known)}")
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 
 def _json_path(path: Path) -> Path:

@@ -18,14 +18,14 @@ pool's query weights over the positions. On disk: ``<stem>.safetensors`` + ``<st
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from i2pmae.teachers.cnn import ClipResNetTeacher
-from i2pmae.teachers.tiny import read_weights_file, write_weights_file
+from i2pmae.teachers.tiny import config_from_dict, read_weights_file, write_weights_file
 from i2pmae.teachers.weights import TeacherWeightsError, weights_hint
 
 __all__ = ["TinyCNNConfig", "TinyCNNClassifier", "build_tiny_cnn_classifier", "save_tiny_cnn", "load_tiny_cnn",
@@ -49,12 +49,7 @@ class TinyCNNConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TinyCNNConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown tiny-cnn config keys {unknown}; known: {sorted(known)}")
-        d = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
-        return cls(**d)
+        return config_from_dict(cls, d, "tiny-cnn")
 
     @property
     def reduction(self) -> int:
