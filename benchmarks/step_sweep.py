@@ -112,7 +112,7 @@ def score(args: argparse.Namespace) -> None:
         variant = stem.replace("wo_2d", "w/o_2d")
         seed = int(run_dir.name.rsplit("seed", 1)[1])
         for mark in MARKS:
-            if (run_dir / f"step{mark}.pth").is_file():
+            if (run_dir / f"step{mark}.pth").is_file() and (args.marks is None or mark in args.marks):
                 jobs.append((variant, seed, mark, run_dir / f"step{mark}.pth"))
     for variant, seed, mark, ckpt in jobs:
         for which in sets:  # the test split first, exactly as before the unseen families were added
@@ -190,10 +190,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--fresh", action="store_true", help="train: new shapes every epoch (memorisation test)")
     p.add_argument("--runs", default="*-seed*", help="score: run folders to score (glob under OUT/runs)")
+    p.add_argument("--marks", default=None, help="score: only these step marks (comma-separated; default all)")
     p.add_argument("--masked-features", action="store_true", help="score: features of masked clouds (diagnostic)")
     p.add_argument("overrides", nargs="*")
     args = p.parse_intermixed_args(argv)  # KEY=VALUE overrides may follow the options
     args.seeds = [int(s) for s in str(args.seeds).split(",") if s]
+    args.marks = None if args.marks is None else {int(m) for m in args.marks.split(",") if m}
     {"train": train, "score": score, "plot": plot}[args.action](args)
 
 
