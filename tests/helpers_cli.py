@@ -37,7 +37,7 @@ TINY_ENCODER = [
 TINY_PRETRAIN = TINY_ENCODER + ["model.decoder_dims=[64,32]", "model.decoder_depths=[1,1]"]
 # A 1-block, 32-wide tiny-vit with random weights (with `--teacher tiny-vit`): the 2D branch runs for real, fast.
 TINY_TEACHER = [
-    "teacher.weights=random",
+    "teacher.name=tiny-vit", "teacher.weights=random",
     "teacher.arch_overrides={embed_dim: 32, depth: 1, num_heads: 2, feature_dim: 16}",
 ]
 FAST_TRAIN = [

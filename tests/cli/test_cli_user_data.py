@@ -161,7 +161,8 @@ def test_pretrain_quickstart_on_a_folder(cli_data, tmp_path, capsys, monkeypatch
     for f in _clouds(cli_data, 8):
         (own / f.name).write_bytes(f.read_bytes())
     args = [*TINY_PRETRAIN, *FAST_TRAIN,
-            "teacher.weights=random", "teacher.arch_overrides={embed_dim: 32, depth: 1, num_heads: 2, feature_dim: 16}",
+            "teacher.name=tiny-vit", "teacher.weights=random",
+            "teacher.arch_overrides={embed_dim: 32, depth: 1, num_heads: 2, feature_dim: 16}",
             "data.dataset.format=folder", f"data.dataset.root={own}", "data.dataset.npoints=128",
             "data.npoints=128", "train.epochs=1", "train.cosine_epochs=1"]
     real_load = folder_mod.load_cloud
