@@ -112,38 +112,31 @@ def batch_norm_rows(bn: nn.BatchNorm1d, x: Tensor) -> Tensor:
     Under fp16/bf16 autocast the rows are normalised in float32 (that precision is the point of this
     kernel; autocast casts the float32 result down again at the next matmul).
     """
-    if x.dtype in (torch.float16, torch.bfloat16):
-        x = x.float()
-    if not (bn.training or bn.running_mean is None):
-        return F.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
-    n = x.shape[0]
-    if n < 2:
-        raise ValueError(f"BatchNorm in training mode needs more than 1 row, got input of shape {tuple(x.shape)}")
-    weight = bn.weight if bn.affine else torch.ones(x.shape[1], dtype=x.dtype, device=x.device)
-    bias = bn.bias if bn.affine else torch.zeros(x.shape[1], dtype=x.dtype, device=x.device)
-    y, mean, var = _RowBatchNorm.apply(x, weight, bias, bn.eps)
-    _update_running(bn, mean, var, n)
-    return y
+    return _batch_norm_rows(bn, x, relu=False)
 
 
 def batch_norm_relu_rows(bn: nn.BatchNorm1d, x: Tensor) -> Tensor:
     """``relu(batch_norm_rows(bn, x))`` as one autograd function (same statistics, same running-statistics
     update); under autocast the result comes back in the autocast dtype, the values the next matmul's own
     cast would give it (rounding commutes with ReLU), so that cast and a float32 copy are skipped."""
+    return _batch_norm_rows(bn, x, relu=True)
+
+
+def _batch_norm_rows(bn: nn.BatchNorm1d, x: Tensor, relu: bool) -> Tensor:
     if x.dtype in (torch.float16, torch.bfloat16):
         x = x.float()
-    out_dtype = x.dtype  # autocast casts float32 (not float64) down at the next matmul:
-    if x.dtype == torch.float32 and torch.is_autocast_enabled(x.device.type):
+    out_dtype = x.dtype  # with relu: autocast casts float32 (not float64) down at the next matmul
+    if relu and x.dtype == torch.float32 and torch.is_autocast_enabled(x.device.type):
         out_dtype = torch.get_autocast_dtype(x.device.type)
     if not (bn.training or bn.running_mean is None):
-        return torch.relu(F.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0,
-                                       bn.eps)).to(out_dtype)
+        y = F.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
+        return torch.relu(y).to(out_dtype) if relu else y
     n = x.shape[0]
     if n < 2:
         raise ValueError(f"BatchNorm in training mode needs more than 1 row, got input of shape {tuple(x.shape)}")
     weight = bn.weight if bn.affine else torch.ones(x.shape[1], dtype=x.dtype, device=x.device)
     bias = bn.bias if bn.affine else torch.zeros(x.shape[1], dtype=x.dtype, device=x.device)
-    y, mean, var = _RowBatchNormReLU.apply(x, weight, bias, bn.eps, out_dtype)
+    y, mean, var = _RowBatchNorm.apply(x, weight, bias, bn.eps, relu, out_dtype)
     _update_running(bn, mean, var, n)
     return y
 
@@ -158,56 +151,34 @@ def _update_running(bn: nn.BatchNorm1d, mean: Tensor, var: Tensor, n: int) -> No
 
 
 class _RowBatchNorm(torch.autograd.Function):
-    """Training-mode batch norm over the rows of (N, C), two-pass statistics, closed-form backward."""
+    """Training-mode batch norm over the rows of (N, C), two-pass statistics, closed-form backward; with
+    ``relu`` also the ReLU in the same function, its output cast to ``out_dtype`` (backward masks by it)."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor, eps: float):  # noqa: ANN205
-        n = x.shape[0]
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor, eps: float, relu: bool = False,  # noqa: ANN205
+                out_dtype: torch.dtype | None = None):
         mean = x.mean(dim=0)
         xhat = x - mean
         var = xhat.square().mean(dim=0)  # (vector_norm(...)**2 is 40x less accurate in float32)
         invstd = torch.rsqrt(var + eps)
         xhat.mul_(invstd)
-        ctx.save_for_backward(xhat, invstd, weight)
-        ctx.mark_non_differentiable(mean, var)
-        return torch.addcmul(bias, xhat, weight), mean, var
-
-    @staticmethod
-    def backward(ctx, grad_y: Tensor, _mean: Tensor, _var: Tensor):  # noqa: ANN205
-        xhat, invstd, weight = ctx.saved_tensors
-        n = grad_y.shape[0]
-        grad_bias = grad_y.sum(dim=0)
-        grad_weight = (grad_y * xhat).sum(dim=0)
-        scale = invstd * weight
-        grad_x = grad_y * scale
-        grad_x.sub_(grad_bias * scale / n).addcmul_(xhat, grad_weight * scale / n, value=-1.0)
-        return grad_x, grad_weight, grad_bias, None
-
-
-class _RowBatchNormReLU(torch.autograd.Function):
-    """``relu(_RowBatchNorm(x))`` in one function: the same float32 statistics and arithmetic, the output cast
-    to ``out_dtype``; backward masks by the output (> 0) and runs ``_RowBatchNorm``'s closed form in float32."""
-
-    @staticmethod
-    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor, eps: float, out_dtype: torch.dtype):  # noqa: ANN205
-        mean = x.mean(dim=0)
-        xhat = x - mean
-        var = xhat.square().mean(dim=0)
-        invstd = torch.rsqrt(var + eps)
-        xhat.mul_(invstd)
-        y = torch.addcmul(bias, xhat, weight).relu_().to(out_dtype)
-        ctx.save_for_backward(xhat, invstd, weight, y)
+        y = torch.addcmul(bias, xhat, weight)
+        if relu:
+            y = y.relu_().to(out_dtype)
+        ctx.relu = relu
+        ctx.save_for_backward(xhat, invstd, weight, y if relu else None)
         ctx.mark_non_differentiable(mean, var)
         return y, mean, var
 
     @staticmethod
     def backward(ctx, grad_y: Tensor, _mean: Tensor, _var: Tensor):  # noqa: ANN205
         xhat, invstd, weight, y = ctx.saved_tensors
+        if ctx.relu:  # ReLU's backward, then the batch norm's in float32
+            grad_y = torch.ops.aten.threshold_backward(grad_y.to(y.dtype), y, 0).to(xhat.dtype)
         n = grad_y.shape[0]
-        grad_y = torch.ops.aten.threshold_backward(grad_y.to(y.dtype), y, 0).to(xhat.dtype)  # ReLU's backward
         grad_bias = grad_y.sum(dim=0)
         grad_weight = (grad_y * xhat).sum(dim=0)
         scale = invstd * weight
         grad_x = grad_y * scale
         grad_x.sub_(grad_bias * scale / n).addcmul_(xhat, grad_weight * scale / n, value=-1.0)
-        return grad_x, grad_weight, grad_bias, None, None
+        return grad_x, grad_weight, grad_bias, None, None, None
