@@ -9,6 +9,11 @@ loop guarantees is bit-identical to an uninterrupted run.
     python benchmarks/step_sweep.py train --variant w/o_2d --seed 0 --out runs/step_sweep
     python benchmarks/step_sweep.py score --out runs/step_sweep   # both probes, every checkpoint
     python benchmarks/step_sweep.py plot --out runs/step_sweep    # accuracy_vs_steps.png + .md
+    python benchmarks/step_sweep.py report --out runs/step_sweep --marks 1152   # one mark over seeds
+
+A step count chosen on the dev curves is then scored once on the quickstart's reported draw
+(``score --draw reported --marks N`` into ``scores_reported*.jsonl``; ``report --draw reported``): the
+encoders pre-trained on fresh shapes never saw either draw.
 
 The quickstart's probe debiases BatchNorm running statistics (``svm.bn_statistics: debiased``) and
 writes ``scores.jsonl``; ``score ... svm.bn_statistics=saved`` (or ``recalibrated``) scores the same
@@ -22,6 +27,13 @@ checkpoint on the unseen families (``data.unseen``, dev draw: seed 1, the 13 pro
 pre-training never sees) into ``scores_unseen.jsonl`` (``data.unseen=null`` skips it), and ``plot`` draws
 them next to the dev test split. ``train --fresh`` pre-trains on ``data.dataset.format: procedural`` (new
 shapes every epoch) instead of the fixed draw.
+
+The real corpus (issue 23; ``i2pmae data real-corpus``) runs the same sweep with its own config, probed on its
+left-out sets by the 5-fold probe of ``i2pmae data real-corpus-probe``, and on the dev test split as above:
+
+    python benchmarks/step_sweep.py train --config pretrain/real-corpus --variant w/o_2d --seed 0 --max-step 2304
+    python benchmarks/step_sweep.py score --probe real-corpus --runs 'real-corpus-*'   # scores_real_corpus.jsonl
+    python benchmarks/step_sweep.py score --runs 'real-corpus-*'                       # the dev test split
 """
 
 from __future__ import annotations
@@ -33,26 +45,48 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 MARKS = (3, 36, 72, 144, 288, 576, 1152, 2304, 4608, 9216)  # doubling; train stops at --max-step
 DEFAULT_MAX_STEP = 576
 VARIANTS = ("w/o_2d", "i2p-mae")
+REAL = "real-corpus-"  # run-name prefix of the sweep with --config pretrain/real-corpus
 
 
 def sweep_config(out: Path, variant: str, seed: int, last_mark: int, teacher_weights: str | None,
-                 overrides: list[str]) -> dict:
+                 overrides: list[str], draw: str = "dev", config: str = "quickstart") -> dict:
+    """The quickstart recipe on the dev draw (``OUT/data``, synth seed 1), or with ``draw="reported"`` on the
+    quickstart's own built-in draw (seed 0, the reported test split and unseen families). Another ``config``
+    (``pretrain/real-corpus``) keeps its own data; the epochs then cover ``last_mark`` at its dataset's size."""
     from i2pmae.engine.config import load_config
     from i2pmae.tasks.experiment import variant_config
 
     data = out / "data"
-    cfg = load_config("quickstart", [
-        f"data.root={data}", f"data.dataset.root={data}/ShapeNet55-34",
-        f"data.svm.root={data}/modelnet40_ply_hdf5_2048", "synth.seed=1", "data.unseen.seed=1",
-        f"train.epochs={-(-MARKS[-1] // 18)}", "train.cosine_epochs=1000000", "train.eval_every=0",
-        "train.checkpoint_every_steps=0", *overrides,  # the user's overrides last, checked by the schema
-    ])
+    dev = [f"data.root={data}", f"data.dataset.root={data}/ShapeNet55-34",
+           f"data.svm.root={data}/modelnet40_ply_hdf5_2048", "synth.seed=1", "data.unseen.seed=1"]
+    schedule = ["train.cosine_epochs=1000000", "train.eval_every=0", "train.checkpoint_every_steps=0"]
+    if config != "quickstart":
+        from i2pmae.data import build_dataset
+
+        cfg = load_config(config, [*schedule, *overrides])
+        steps_per_epoch = len(build_dataset(cfg["data"]["dataset"], "train")) // int(cfg["train"]["batch_size"])
+        if steps_per_epoch < 1:
+            raise SystemExit(f"{config}: its pre-training set holds fewer shapes than one batch")
+        cfg["train"]["epochs"] = -(-last_mark // steps_per_epoch)
+    else:
+        cfg = load_config("quickstart", [
+            *(dev if draw == "dev" else []), f"train.epochs={-(-MARKS[-1] // 18)}", *schedule,
+            *overrides,  # the user's overrides last, checked by the schema
+        ])
     if teacher_weights:
         cfg["teacher"]["weights"] = teacher_weights
     return variant_config(cfg, variant, seed)
+
+
+def run_name(config: str, variant: str, fresh: bool, seed: int) -> str:
+    """``wo_2d-fresh-seed0`` for the quickstart; ``real-corpus-wo_2d-seed0`` for ``pretrain/real-corpus``."""
+    tag = "" if config == "quickstart" else Path(config).stem + "-"
+    return f"{tag}{variant.replace('/', '')}{'-fresh' if fresh else ''}-seed{seed}"
 
 
 def train(args: argparse.Namespace) -> None:
@@ -66,9 +100,13 @@ def train(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     marks = [m for m in MARKS if m <= args.max_step]
-    cfg = sweep_config(out, args.variant, args.seed, marks[-1], args.teacher_weights, args.overrides)
-    ensure_synthetic_data(cfg)
-    run_dir = out / "runs" / f"{args.variant.replace('/', '')}{'-fresh' if args.fresh else ''}-seed{args.seed}"
+    if args.fresh and args.config != "quickstart":
+        raise SystemExit("--fresh (new procedural shapes every epoch) is for the quickstart config only")
+    cfg = sweep_config(out, args.variant, args.seed, marks[-1], args.teacher_weights, args.overrides,
+                       config=args.config)
+    if cfg.get("synth"):
+        ensure_synthetic_data(cfg)
+    run_dir = out / "runs" / run_name(args.config, args.variant, args.fresh, args.seed)
     run_dir.mkdir(parents=True, exist_ok=True)
     if args.fresh:  # the memorisation test: same size, classes and pose, but new shapes every epoch
         from i2pmae.data import build_dataset
@@ -97,24 +135,23 @@ def score(args: argparse.Namespace) -> None:
 
     torch.set_num_threads(args.threads)
     out = Path(args.out)
-    cfg = sweep_config(out, "w/o_2d", 0, MARKS[-1], None, args.overrides)
-    sets = probe_sets(cfg)  # the dev test split, and the unseen families when data.unseen is set
+    if args.probe == "real-corpus":
+        return score_real_corpus(args)
+    cfg = sweep_config(out, "w/o_2d", 0, MARKS[-1], None, args.overrides, args.draw)
+    if args.draw == "reported":
+        from i2pmae.tasks.experiment import ensure_synthetic_data
+
+        ensure_synthetic_data(cfg)
+    sets = probe_sets(cfg)  # the test split, and the unseen families when data.unseen is set
     how = parse_bn_statistics(cfg["svm"].get("bn_statistics"))
-    name = "scores" + ("" if how == "debiased" else f"_{how}") + ("_masked" if args.masked_features else "")
+    name = ("scores" + ("" if how == "debiased" else f"_{how}") + ("_masked" if args.masked_features else "")
+            + ("_reported" if args.draw == "reported" else ""))
     paths = {which: out / f"{name}{'' if which == 'test' else '_' + which}.jsonl" for which in sets}
     done: dict[str, set] = {which: set() for which in sets}
     for which, path in paths.items():
         if path.is_file():
             done[which] = {(r["variant"], r["seed"], r["step"]) for r in map(json.loads, path.read_text().splitlines())}
-    jobs = [("random_init", s, 0, None) for s in args.seeds]
-    for run_dir in sorted((out / "runs").glob(args.runs)):
-        stem = run_dir.name.rsplit("-seed", 1)[0]
-        variant = stem.replace("wo_2d", "w/o_2d")
-        seed = int(run_dir.name.rsplit("seed", 1)[1])
-        for mark in MARKS:
-            if (run_dir / f"step{mark}.pth").is_file() and (args.marks is None or mark in args.marks):
-                jobs.append((variant, seed, mark, run_dir / f"step{mark}.pth"))
-    for variant, seed, mark, ckpt in jobs:
+    for variant, seed, mark, ckpt in score_jobs(args):
         for which in sets:  # the test split first, exactly as before the unseen families were added
             if (variant, seed, mark) in done[which]:
                 continue
@@ -126,6 +163,51 @@ def score(args: argparse.Namespace) -> None:
                                 name=f"{variant} seed {seed} step {mark}{'' if which == 'test' else ' ' + which}")
             row.update(variant=variant, seed=seed, step=mark, split=which)
             with paths[which].open("a") as f:
+                f.write(json.dumps(row) + "\n")
+            print(json.dumps(row), flush=True)
+
+
+def score_jobs(args: argparse.Namespace) -> list[tuple[str, int, int, Path | None]]:
+    """(variant, seed, step, checkpoint) to score: random init for ``--seeds``, then every step mark of the
+    run folders matching ``--runs`` (only ``--marks`` when given)."""
+    jobs: list[tuple[str, int, int, Path | None]] = [("random_init", s, 0, None) for s in args.seeds]
+    for run_dir in sorted((Path(args.out) / "runs").glob(args.runs)):
+        variant = run_dir.name.rsplit("-seed", 1)[0].replace("wo_2d", "w/o_2d")
+        seed = int(run_dir.name.rsplit("seed", 1)[1])
+        for mark in MARKS:
+            if (run_dir / f"step{mark}.pth").is_file() and (args.marks is None or mark in args.marks):
+                jobs.append((variant, seed, mark, run_dir / f"step{mark}.pth"))
+    return jobs
+
+
+def score_real_corpus(args: argparse.Namespace) -> None:
+    """The real corpus's 5-fold probe (``i2pmae data real-corpus-probe``) of every checkpoint on each
+    left-out set, one row per (variant, seed, step, set) in ``OUT/scores_real_corpus.jsonl``."""
+    from i2pmae.data.locations import resolve_data_path
+    from i2pmae.engine.config import load_config
+    from i2pmae.tasks.real_corpus_probe import open_sets, probe_set
+    from i2pmae.tasks.svm_eval import build_encoder
+
+    cfg = load_config(args.config if args.config != "quickstart" else "pretrain/real-corpus", args.overrides)
+    sets = open_sets(resolve_data_path(args.corpus), args.sets, int(cfg["data"]["npoints"]), args.folds)
+    path = Path(args.out) / "scores_real_corpus.jsonl"
+    done = set()
+    if path.is_file():
+        done = {(r["variant"], r["seed"], r["step"], r["set"]) for r in map(json.loads, path.read_text().splitlines())}
+    for variant, seed, mark, ckpt in score_jobs(args):
+        todo = [n for n in sets if (variant, seed, mark, n) not in done]
+        if not todo:
+            continue
+        import torch
+
+        torch.manual_seed(seed)
+        model = build_encoder(cfg["model"], None if ckpt is None else str(ckpt))
+        for name in todo:
+            r = probe_set(model, sets[name], dict(cfg.get("svm") or {}), args.folds, seed)
+            row = {"variant": variant, "seed": seed, "step": mark, "set": name, "svm_acc": r["svm_mean"],
+                   "svm_std": r["svm_std"], "knn_acc": r["knn_mean"], "knn_std": r["knn_std"], "folds": args.folds,
+                   "objects": r["objects"], "classes": r["classes"]}
+            with path.open("a") as f:
                 f.write(json.dumps(row) + "\n")
             print(json.dumps(row), flush=True)
 
@@ -167,7 +249,9 @@ def plot(args: argparse.Namespace) -> None:
         base = [r for r in rows if r["variant"] == "random_init"]
         fresh = [{**r, "variant": r["variant"][:-len("-fresh")]} for r in rows if r["variant"].endswith("-fresh")]
         fixed = [r for r in rows if r["variant"] in VARIANTS]
-        for part, tag, data in ((fixed, "", "fixed draw"), (fresh, "_fresh", "fresh procedural shapes")):
+        real = [{**r, "variant": r["variant"][len(REAL):]} for r in rows if r["variant"].startswith(REAL)]
+        for part, tag, data in ((fixed, "", "fixed draw"), (fresh, "_fresh", "fresh procedural shapes"),
+                                (real, "_real_corpus", "the real corpus")):
             if not part:
                 continue
             md = plot_accuracy_vs_steps(base + part, out / f"accuracy_vs_steps{suffix}{tag}.png",
@@ -175,11 +259,71 @@ def plot(args: argparse.Namespace) -> None:
                                               f"pre-trained on {data})")
             (out / f"accuracy_vs_steps{suffix}{tag}.md").write_text(md)
             print(f"{name}, pre-trained on {data}:\n{md}")
+    if (out / "scores_real_corpus.jsonl").is_file():  # the real corpus's left-out sets (score --probe real-corpus)
+        rows = [json.loads(line) for line in (out / "scores_real_corpus.jsonl").read_text().splitlines()]
+        for name in sorted({r["set"] for r in rows}):
+            part = [{**r, "variant": r["variant"].removeprefix(REAL)} for r in rows if r["set"] == name]
+            md = plot_accuracy_vs_steps(part, out / f"accuracy_vs_steps_{name}.png",
+                                        title=f"Probe accuracy against pre-training steps ({name}, 5-fold CV; "
+                                              "pre-trained on the real corpus)")
+            (out / f"accuracy_vs_steps_{name}.md").write_text(md)
+            print(f"{name}:\n{md}")
+
+
+def report(args: argparse.Namespace) -> None:
+    """One mark's table over seeds: (a) random init, (b), (c) with mean, std, per-seed values and paired
+    t-tests, from the scores of ``--draw`` (dev or reported), for the test split and the unseen families."""
+    from i2pmae.tasks.experiment import paired_test
+
+    out = Path(args.out)
+    if args.marks is None or len(args.marks) != 1:
+        raise SystemExit("report: give exactly one step mark with --marks N")
+    (mark,) = args.marks
+    suffix = "_reported" if args.draw == "reported" else ""
+    lines = [f"Draw: {args.draw}; pre-trained on fresh procedural shapes; step {mark}; "
+             "linear SVM / 10-NN on debiased features (mean +- std over seeds, per-seed values)", ""]
+    table: dict = {"draw": args.draw, "step": mark}
+    for split, tag in (("test", ""), ("unseen", "_unseen")):
+        path = out / f"scores{suffix}{tag}.jsonl"
+        if not path.is_file():
+            continue
+        rows = [json.loads(line) for line in path.read_text().splitlines()]
+        per: dict[str, dict[int, dict]] = {}
+        for r in rows:
+            if r["variant"] == "random_init" or (r["variant"].endswith("-fresh") and r["step"] == mark):
+                per.setdefault(r["variant"].removesuffix("-fresh"), {})[r["seed"]] = r
+        seeds = sorted(set.intersection(*(set(v) for v in per.values()))) if len(per) == 3 else []
+        if not seeds:
+            raise SystemExit(f"report: {path} lacks random_init, w/o_2d-fresh and i2p-mae-fresh rows at step {mark} "
+                             "for a common seed; run score first")
+        lines += [f"{split} ({path.name}), seeds {seeds}:", "",
+                  "| variant | SVM mean +- std | per seed | 10-NN mean +- std |", "|---|---|---|---|"]
+        vals = {}
+        for v in ("random_init", "w/o_2d", "i2p-mae"):
+            svm = [per[v][s]["svm_acc"] for s in seeds]
+            knn = [per[v][s]["knn_acc"] for s in seeds]
+            vals[v] = {"svm": svm, "knn": knn, "C_at_edge": [per[v][s]["C_at_edge"] for s in seeds]}
+            lines.append(f"| {v} | {np.mean(svm):.2f} +- {np.std(svm, ddof=1):.2f} | "
+                         f"{', '.join(f'{x:.2f}' for x in svm)} | {np.mean(knn):.2f} +- {np.std(knn, ddof=1):.2f} |")
+        tests = {f"{hi} - {lo}": {p: paired_test(vals[lo][p], vals[hi][p]) for p in ("svm", "knn")}
+                 for hi, lo in (("w/o_2d", "random_init"), ("i2p-mae", "random_init"), ("i2p-mae", "w/o_2d"))}
+        lines.append("")
+        for name, t in tests.items():
+            lines.append(f"- {name}: SVM {t['svm']['mean_diff']:+.2f} (p = {t['svm']['p']:.3g}), "
+                         f"10-NN {t['knn']['mean_diff']:+.2f} (p = {t['knn']['p']:.3g})")
+        edge = [v for v in vals if any(vals[v]["C_at_edge"])]
+        lines += [f"- SVM C at the grid's edge: {', '.join(edge) if edge else 'none'}", ""]
+        table[split] = {"seeds": seeds, "values": vals, "paired_tests": tests}
+    md = "\n".join(lines)
+    stem = out / f"report_{args.draw}_step{mark}"
+    stem.with_suffix(".md").write_text(md + "\n")
+    stem.with_suffix(".json").write_text(json.dumps(table, indent=1) + "\n")
+    print(md)
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("action", choices=("train", "score", "plot"))
+    p.add_argument("action", choices=("train", "score", "plot", "report"))
     p.add_argument("--out", default="runs/step_sweep")
     p.add_argument("--variant", choices=VARIANTS, default="w/o_2d")
     p.add_argument("--seed", type=int, default=0)
@@ -192,11 +336,20 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--runs", default="*-seed*", help="score: run folders to score (glob under OUT/runs)")
     p.add_argument("--marks", default=None, help="score: only these step marks (comma-separated; default all)")
     p.add_argument("--masked-features", action="store_true", help="score: features of masked clouds (diagnostic)")
+    p.add_argument("--config", default="quickstart", help="train/score: pre-train with this config instead "
+                   "(pretrain/real-corpus: the real corpus; runs named <config>-<variant>-seed<N>)")
+    p.add_argument("--probe", choices=("procedural", "real-corpus"), default="procedural",
+                   help="score: the procedural test split and unseen families, or the real corpus's left-out sets")
+    p.add_argument("--corpus", default="$I2PMAE_CACHE/real-corpus", help="score --probe real-corpus: the corpus")
+    p.add_argument("--sets", nargs="+", default=["eval-ufoai", "eval-kicad"], help="score --probe real-corpus")
+    p.add_argument("--folds", type=int, default=5, help="score --probe real-corpus: cross-validation folds")
+    p.add_argument("--draw", choices=("dev", "reported"), default="dev",
+                   help="score/report: the dev draw (choices are made here) or the quickstart's reported draw")
     p.add_argument("overrides", nargs="*")
     args = p.parse_intermixed_args(argv)  # KEY=VALUE overrides may follow the options
     args.seeds = [int(s) for s in str(args.seeds).split(",") if s]
     args.marks = None if args.marks is None else {int(m) for m in args.marks.split(",") if m}
-    {"train": train, "score": score, "plot": plot}[args.action](args)
+    {"train": train, "score": score, "plot": plot, "report": report}[args.action](args)
 
 
 if __name__ == "__main__":

@@ -6,30 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
+from helpers_real_corpus import TINY_CONFIG, tiny_corpus
 from i2pmae.cli.main import main
-
-TINY_CONFIG = """_base_: pretrain/real-corpus
-model: {num_groups: [32, 16, 8], group_sizes: [8, 4, 4], encoder_dims: [16, 32, 64], encoder_depths: [1, 1, 1],
-        num_heads: 2, embed_widths: [8, 16, 32], drop_path_rate: 0.0, decoder_dims: [64, 32], decoder_depths: [1, 1]}
-data: {npoints: 128}
-svm: {C: 0.01}
-"""
-
-
-def tiny_corpus(root: Path, per_class: int = 4) -> None:
-    """Two evaluation sets of two classes (spheres, flat boxes) in the builder's layout, as .npy clouds."""
-    rng = np.random.default_rng(0)
-    for name in ("eval-ufoai", "eval-kicad"):
-        for label in ("ball", "slab"):
-            (root / name / label).mkdir(parents=True)
-            for k in range(per_class):
-                p = rng.normal(size=(256, 3))
-                p = p / np.linalg.norm(p, axis=1, keepdims=True) if label == "ball" else \
-                    rng.uniform(-1, 1, (256, 3)) * [1, 1, 0.05]
-                np.save(root / name / label / f"{name}{label}{k}.npy", p.astype(np.float32))
 
 
 def test_probe_command_cross_validates_each_set(tmp_path: Path, capsys) -> None:

@@ -1,0 +1,94 @@
+"""benchmarks/step_sweep.py: ``report`` computes one mark's table over seeds (means, per-seed values, paired
+tests) from the score rows it is given, a missing variant is a clear error (issue 21); the sweep runs with the
+real corpus's config and probe on a tiny corpus written here (issue 23)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from helpers_real_corpus import TINY_CONFIG, tiny_corpus
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "step_sweep.py"
+
+
+@pytest.fixture(scope="module")
+def sweep():
+    spec = importlib.util.spec_from_file_location("bench_step_sweep", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    yield module
+    sys.modules.pop(spec.name, None)
+
+
+def _row(variant: str, seed: int, step: int, svm: float, knn: float) -> dict:
+    return {"variant": variant, "seed": seed, "step": step, "svm_acc": svm, "knn_acc": knn, "C_at_edge": False}
+
+
+def test_report_table_over_seeds(sweep, tmp_path):
+    rng = np.random.default_rng(3)
+    acc = {v: rng.uniform(60, 100, size=(3, 2)) for v in ("random_init", "w/o_2d-fresh", "i2p-mae-fresh")}
+    rows = [_row("random_init", s, 0, *acc["random_init"][s]) for s in range(3)]
+    for v in ("w/o_2d-fresh", "i2p-mae-fresh"):
+        rows += [_row(v, s, 1152, *acc[v][s]) for s in range(3)]
+        rows += [_row(v, s, 576, 0.0, 0.0) for s in range(3)]  # another mark: must not be picked up
+    rows.append(_row("w/o_2d", 0, 1152, 0.0, 0.0))  # a fixed-draw run: not part of the fresh sweep
+    (tmp_path / "scores_reported.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    sweep.main(["report", "--out", str(tmp_path), "--draw", "reported", "--marks", "1152"])
+    table = json.loads((tmp_path / "report_reported_step1152.json").read_text())
+    assert table["test"]["seeds"] == [0, 1, 2] and "unseen" not in table
+    c, b = acc["i2p-mae-fresh"][:, 0], acc["w/o_2d-fresh"][:, 0]
+    assert table["test"]["values"]["i2p-mae"]["svm"] == pytest.approx(list(c))
+    test = table["test"]["paired_tests"]["i2p-mae - w/o_2d"]["svm"]
+    assert test["mean_diff"] == pytest.approx(float(np.mean(c - b)))
+    assert test["p"] == pytest.approx(float(stats.ttest_rel(c, b).pvalue))
+    md = (tmp_path / "report_reported_step1152.md").read_text()
+    assert f"{np.mean(c):.2f}" in md and "step 1152" in md
+
+
+def test_report_refuses_missing_rows_and_marks(sweep, tmp_path):
+    rows = [_row("random_init", 0, 0, 80.0, 70.0), _row("w/o_2d-fresh", 0, 72, 82.0, 71.0)]
+    (tmp_path / "scores.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(SystemExit, match="i2p-mae-fresh"):
+        sweep.main(["report", "--out", str(tmp_path), "--marks", "72"])
+    with pytest.raises(SystemExit, match="exactly one step mark"):
+        sweep.main(["report", "--out", str(tmp_path)])
+
+
+def test_real_corpus_sweep_trains_scores_and_plots(sweep, tmp_path):
+    corpus = tmp_path / "corpus"
+    tiny_corpus(corpus, per_class=6, sets=("pretrain", "eval-ufoai", "eval-kicad"))
+    config = tmp_path / "real-corpus.yaml"  # the run names take the config's stem
+    config.write_text(TINY_CONFIG.replace("data: {npoints: 128}", f"""train: {{batch_size: 4}}
+data: {{npoints: 128, dataset: {{root: {corpus}/pretrain, npoints: 128}}, svm: {{root: {corpus}/eval-ufoai, npoints: 128}}}}"""))
+    out = tmp_path / "sweep"
+    sweep.main(["train", "--config", str(config), "--variant", "w/o_2d", "--seed", "0", "--max-step", "3",
+                "--out", str(out)])
+    run = out / "runs" / "real-corpus-wo_2d-seed0"
+    assert (run / "step3.pth").is_file() and not (run / "step36.pth").exists()
+    import torch
+
+    state = torch.load(run / "last.pth", weights_only=True)
+    assert state["loop"]["global_step"] == 3
+    assert state["config"]["train"]["epochs"] == 1  # 24 shapes / batch 4 = 6 steps an epoch cover the 3 steps
+    sweep.main(["score", "--probe", "real-corpus", "--config", str(config), "--corpus", str(corpus),
+                "--folds", "2", "--seeds", "0", "--out", str(out)])
+    rows = [json.loads(x) for x in (out / "scores_real_corpus.jsonl").read_text().splitlines()]
+    assert {(r["variant"], r["step"], r["set"]) for r in rows} == {
+        (v, s, n) for v, s in (("random_init", 0), ("real-corpus-w/o_2d", 3)) for n in ("eval-ufoai", "eval-kicad")}
+    assert all(r["folds"] == 2 and r["objects"] == 12 and 0 <= r["svm_acc"] <= 100 for r in rows)
+    sweep.main(["score", "--probe", "real-corpus", "--config", str(config), "--corpus", str(corpus),
+                "--folds", "2", "--seeds", "0", "--out", str(out)])  # resumes: nothing left to score
+    assert len((out / "scores_real_corpus.jsonl").read_text().splitlines()) == len(rows)
+    sweep.main(["plot", "--out", str(out)])
+    assert (out / "accuracy_vs_steps_eval-ufoai.png").is_file()
+    assert "| 3 |" in (out / "accuracy_vs_steps_eval-kicad.md").read_text()  # the step-3 row of (b)
+    with pytest.raises(SystemExit, match="quickstart config only"):
+        sweep.main(["train", "--config", str(config), "--fresh", "--out", str(out)])
