@@ -33,6 +33,10 @@ def check_cloud(name: str, x: object, min_points: int = 1, dims: int = 3, finite
 
 
 def check_finite(name: str, x: Tensor) -> None:
+    # Skipped inside torch.compile'd parts (train.compile): there the inputs are the network's own tensors,
+    # checked where the cloud entered, and the bool() would break the graph and sync every call.
+    if torch.compiler.is_compiling():
+        return
     if x.numel() and not bool(torch.isfinite(x).all()):
         bad = int((~torch.isfinite(x)).sum())
         raise ValueError(f"{name} contains {bad} NaN/Inf value(s) ({describe(x)}); all coordinates must be finite")

@@ -79,12 +79,15 @@ def _select_k_smallest(d2: Tensor, k: int) -> Tensor:
     R, N = d2.shape
     if k == N:
         return torch.sort(d2, dim=-1, stable=True).indices
-    vals, idx = d2.topk(k + 1, dim=-1, largest=False, sorted=True)
-    idx = idx[:, :k]
-    tied = vals[:, k - 1] == vals[:, k]
-    if bool(tied.any()):
-        rows = tied.nonzero().squeeze(1)
-        idx = idx.index_copy(0, rows, _select_k_with_ties(d2.index_select(0, rows), k))
+    if torch.compiler.is_compiling():  # every row the tie-safe way: same sets, no data-dependent branch
+        idx = _select_k_with_ties(d2, k)
+    else:
+        vals, idx = d2.topk(k + 1, dim=-1, largest=False, sorted=True)
+        idx = idx[:, :k]
+        tied = vals[:, k - 1] == vals[:, k]
+        if bool(tied.any()):
+            rows = tied.nonzero().squeeze(1)
+            idx = idx.index_copy(0, rows, _select_k_with_ties(d2.index_select(0, rows), k))
     idx = idx.sort(dim=-1).values
     order = torch.sort(d2.gather(-1, idx), dim=-1, stable=True).indices
     return idx.gather(-1, order)
@@ -162,7 +165,7 @@ def index_points(points: Tensor, idx: Tensor) -> Tensor:
                          f"{describe(idx) if isinstance(idx, Tensor) else type(idx).__name__}")
     check_same_batch(("points", "idx"), points, idx)
     B, N = points.shape[:2]
-    if idx.numel() and bool(((idx < 0) | (idx >= N)).any()):
+    if not torch.compiler.is_compiling() and idx.numel() and bool(((idx < 0) | (idx >= N)).any()):
         raise ValueError(f"idx holds values outside [0, {N - 1}] (min {int(idx.min())}, max {int(idx.max())}); "
                          f"points has N={N} points per cloud")
     feat_shape = points.shape[2:]

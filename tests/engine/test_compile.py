@@ -76,6 +76,22 @@ def test_compile_model_is_in_place():
     assert list(model.state_dict()) == list(build_model(tiny_pretrain_config("unused")["model"]).state_dict())
 
 
+def test_token_propagation_compiles_as_one_graph():
+    """No graph break inside a compiled part (a break costs a host sync and a graph per call): the input
+    checks of the geometry ops step aside under torch.compile, and still refuse bad input eagerly."""
+    from i2pmae.models.layers import TokenPropagation
+
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    module = TokenPropagation(8, 16, 16)
+    inputs = (torch.randn(2, 12, 3), torch.randn(2, 4, 3), torch.randn(2, 12, 8), torch.randn(2, 4, 16))
+    compiled = torch.compile(module, backend="aot_eager", fullgraph=True)  # raises on a graph break
+    torch.testing.assert_close(compiled(*inputs), module(*inputs))
+    bad = (inputs[0].clone().index_fill_(1, torch.tensor([3]), float("nan")), *inputs[1:])
+    with pytest.raises(ValueError, match="NaN/Inf"):
+        module(*bad)
+
+
 @pytest.mark.parametrize("part", ["token_embed", "stage"])
 def test_inductor_part_equals_eager(part):
     torch._dynamo.reset()

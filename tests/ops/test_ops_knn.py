@@ -32,6 +32,20 @@ def test_knn_ties_at_the_boundary_take_lower_indices():
     assert torch.all(dist2 == 0)
 
 
+@pytest.mark.parametrize("kind", ["duplicates", "grid"])
+def test_knn_compiled_equals_eager_with_ties(make_cloud, kind):
+    """Under torch.compile (train.compile) every row takes the tie-safe selection, without a data-dependent
+    branch (fullgraph): the same indices as the eager path, ties included."""
+    torch._dynamo.reset()
+    ref = make_cloud(2, 48, seed=21, kind=kind, dtype=torch.float32)
+    query = torch.cat([ref[:, :16], make_cloud(2, 8, seed=22, kind=kind, dtype=torch.float32)], dim=1)
+    compiled = torch.compile(lambda q, r: knn(q, r, 5), backend="aot_eager", fullgraph=True)
+    dist2, idx = compiled(query, ref)
+    eager_d, eager_i = knn(query, ref, 5)
+    assert torch.equal(idx, eager_i) and torch.equal(idx, knn_reference(query, ref, 5)[1])
+    torch.testing.assert_close(dist2, eager_d)
+
+
 def test_knn_large_cloud_small_chunks(make_cloud):
     ref = make_cloud(1, 8192, seed=13, dtype=torch.float32, kind="duplicates")
     query = torch.cat([ref[:, ::64], make_cloud(1, 64, seed=14, dtype=torch.float32)], dim=1)
