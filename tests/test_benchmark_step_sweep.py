@@ -92,3 +92,17 @@ data: {{npoints: 128, dataset: {{root: {corpus}/pretrain, npoints: 128}}, svm: {
     assert "| 3 |" in (out / "accuracy_vs_steps_eval-kicad.md").read_text()  # the step-3 row of (b)
     with pytest.raises(SystemExit, match="quickstart config only"):
         sweep.main(["train", "--config", str(config), "--fresh", "--out", str(out)])
+
+
+def test_reported_draw_is_the_quickstarts_own(sweep, tmp_path):
+    """score --draw reported probes the quickstart's built-in draw (seed 0), the dev draw lives under OUT."""
+    from i2pmae.engine.config import load_config
+
+    quick = load_config("quickstart")
+    dev = sweep.sweep_config(tmp_path, "w/o_2d", 0, 72, None, [])
+    reported = sweep.sweep_config(tmp_path, "w/o_2d", 0, 72, None, [], draw="reported")
+    assert dev["synth"]["seed"] == 1 and dev["data"]["unseen"]["seed"] == 1
+    assert dev["data"]["svm"]["root"].startswith(str(tmp_path))
+    assert reported["data"]["svm"] == quick["data"]["svm"] and reported["data"]["unseen"] == quick["data"]["unseen"]
+    assert reported["synth"] == quick["synth"]
+    assert reported["train"]["cosine_epochs"] == dev["train"]["cosine_epochs"] == 1000000  # the sweep's schedule
