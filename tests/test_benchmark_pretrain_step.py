@@ -3,26 +3,19 @@ count, and its reference re-writes of the authors' ops compute what i2pmae's do 
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import torch
 from torch import nn
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "pretrain_step.py"
+from helpers_scripts import load_benchmark, unload_benchmark
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_pretrain_step", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop(spec.name, None)
+    yield load_benchmark("pretrain_step")
+    unload_benchmark("pretrain_step")
 
 
 def test_unknown_paths_refused_at_parsing(bench, capsys):

@@ -4,28 +4,20 @@ real corpus's config and probe on a tiny corpus written here (issue 23)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy import stats
 
 from helpers_real_corpus import TINY_CONFIG, tiny_corpus
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "step_sweep.py"
+from helpers_scripts import load_benchmark, unload_benchmark
 
 
 @pytest.fixture(scope="module")
 def sweep():
-    spec = importlib.util.spec_from_file_location("bench_step_sweep", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop(spec.name, None)
+    yield load_benchmark("step_sweep")
+    unload_benchmark("step_sweep")
 
 
 def _row(variant: str, seed: int, step: int, svm: float, knn: float) -> dict:

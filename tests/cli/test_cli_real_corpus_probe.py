@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from helpers_real_corpus import TINY_CONFIG, tiny_corpus
+from helpers_scripts import load_benchmark, unload_benchmark
 from i2pmae.cli.main import main
 
 
@@ -45,11 +46,9 @@ def test_probe_errors(tmp_path: Path, capsys, extra: list[str], message: str) ->
 
 
 def test_benchmark_script_is_the_same_probe() -> None:
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("rcp", Path(__file__).parents[2] / "benchmarks" /
-                                                  "real_corpus_probe.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    with pytest.raises(FileNotFoundError, match="build the corpus first"):
-        module.main(["--corpus", "/nonexistent/real-corpus"])
+    module = load_benchmark("real_corpus_probe")
+    try:
+        with pytest.raises(FileNotFoundError, match="build the corpus first"):
+            module.main(["--corpus", "/nonexistent/real-corpus"])
+    finally:
+        unload_benchmark("real_corpus_probe")
