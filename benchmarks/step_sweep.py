@@ -245,7 +245,7 @@ def plot(args: argparse.Namespace) -> None:
                                 ("scores_recalibrated", "_recalibrated", "BatchNorm statistics re-estimated")):
         if not (out / f"{name}.jsonl").is_file():
             continue
-        rows = [json.loads(line) for line in (out / f"{name}.jsonl").read_text().splitlines()]
+        rows = [r for r in map(json.loads, (out / f"{name}.jsonl").read_text().splitlines()) if r["seed"] in args.seeds]
         base = [r for r in rows if r["variant"] == "random_init"]
         fresh = [{**r, "variant": r["variant"][:-len("-fresh")]} for r in rows if r["variant"].endswith("-fresh")]
         fixed = [r for r in rows if r["variant"] in VARIANTS]
@@ -260,7 +260,8 @@ def plot(args: argparse.Namespace) -> None:
             (out / f"accuracy_vs_steps{suffix}{tag}.md").write_text(md)
             print(f"{name}, pre-trained on {data}:\n{md}")
     if (out / "scores_real_corpus.jsonl").is_file():  # the real corpus's left-out sets (score --probe real-corpus)
-        rows = [json.loads(line) for line in (out / "scores_real_corpus.jsonl").read_text().splitlines()]
+        rows = [r for r in map(json.loads, (out / "scores_real_corpus.jsonl").read_text().splitlines())
+                if r["seed"] in args.seeds]
         for name in sorted({r["set"] for r in rows}):
             part = [{**r, "variant": r["variant"].removeprefix(REAL)} for r in rows if r["set"] == name]
             md = plot_accuracy_vs_steps(part, out / f"accuracy_vs_steps_{name}.png",
@@ -303,8 +304,8 @@ def report(args: argparse.Namespace) -> None:
             svm = [per[v][s]["svm_acc"] for s in seeds]
             knn = [per[v][s]["knn_acc"] for s in seeds]
             vals[v] = {"svm": svm, "knn": knn, "C_at_edge": [per[v][s]["C_at_edge"] for s in seeds]}
-            lines.append(f"| {v} | {np.mean(svm):.2f} +- {np.std(svm, ddof=1):.2f} | "
-                         f"{', '.join(f'{x:.2f}' for x in svm)} | {np.mean(knn):.2f} +- {np.std(knn, ddof=1):.2f} |")
+            lines.append(f"| {v} | {np.mean(svm):.2f} +- {np.std(svm):.2f} | "  # std over seeds as in table1
+                         f"{', '.join(f'{x:.2f}' for x in svm)} | {np.mean(knn):.2f} +- {np.std(knn):.2f} |")
         tests = {f"{hi} - {lo}": {p: paired_test(vals[lo][p], vals[hi][p]) for p in ("svm", "knn")}
                  for hi, lo in (("w/o_2d", "random_init"), ("i2p-mae", "random_init"), ("i2p-mae", "w/o_2d"))}
         lines.append("")
@@ -327,7 +328,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", default="runs/step_sweep")
     p.add_argument("--variant", choices=VARIANTS, default="w/o_2d")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--seeds", default="0,1,2", help="score: random-init seeds")
+    p.add_argument("--seeds", default="0,1,2", help="score: random-init seeds; plot: the seeds drawn (default 0,1,2)")
     p.add_argument("--max-step", type=int, default=DEFAULT_MAX_STEP,
                    help=f"train: last mark to reach (marks {MARKS}; default {DEFAULT_MAX_STEP})")
     p.add_argument("--teacher-weights", default=None)
