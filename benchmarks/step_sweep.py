@@ -183,6 +183,8 @@ def score_jobs(args: argparse.Namespace) -> list[tuple[str, int, int, Path | Non
 def score_real_corpus(args: argparse.Namespace) -> None:
     """The real corpus's 5-fold probe (``i2pmae data real-corpus-probe``) of every checkpoint on each
     left-out set, one row per (variant, seed, step, set) in ``OUT/scores_real_corpus.jsonl``."""
+    import torch
+
     from i2pmae.data.locations import resolve_data_path
     from i2pmae.engine.config import load_config
     from i2pmae.tasks.real_corpus_probe import open_sets, probe_set
@@ -198,8 +200,6 @@ def score_real_corpus(args: argparse.Namespace) -> None:
         todo = [n for n in sets if (variant, seed, mark, n) not in done]
         if not todo:
             continue
-        import torch
-
         torch.manual_seed(seed)
         model = build_encoder(cfg["model"], None if ckpt is None else str(ckpt))
         for name in todo:

@@ -82,6 +82,9 @@ data: {{npoints: 128, dataset: {{root: {corpus}/pretrain, npoints: 128}}, svm: {
     sweep.main(["plot", "--out", str(out)])
     assert (out / "accuracy_vs_steps_eval-ufoai.png").is_file()
     assert "| 3 |" in (out / "accuracy_vs_steps_eval-kicad.md").read_text()  # the step-3 row of (b)
+    with pytest.raises(ValueError, match="--folds must be >= 2, got 1"):  # the probe command's check, shared
+        sweep.main(["score", "--probe", "real-corpus", "--config", str(config), "--corpus", str(corpus),
+                    "--folds", "1", "--out", str(out)])
     with pytest.raises(SystemExit, match="quickstart config only"):
         sweep.main(["train", "--config", str(config), "--fresh", "--out", str(out)])
 

@@ -60,6 +60,8 @@ def open_sets(corpus: Path, names: list[str], npoints: int, folds: int) -> dict:
     """The evaluation folders as datasets; a clear error when the corpus is not built or a set is too small."""
     from i2pmae.data.folder import PointFolder
 
+    if folds < 2:
+        raise ValueError(f"--folds must be >= 2, got {folds}")
     missing = [n for n in names if not (corpus / n).is_dir()]
     if missing:
         raise FileNotFoundError(f"{corpus}: no {', '.join(missing)} folder; build the corpus first with "
@@ -83,8 +85,6 @@ def run(args: argparse.Namespace) -> int:
     from i2pmae.engine.config import load_config
     from i2pmae.tasks.svm_eval import build_encoder
 
-    if args.folds < 2:
-        raise ValueError(f"--folds must be >= 2, got {args.folds}")
     cfg = load_config(args.config)
     corpus = resolve_data_path(args.corpus)
     npoints = int(cfg["data"]["npoints"])
