@@ -50,7 +50,24 @@ import numpy as np
 MARKS = (3, 36, 72, 144, 288, 576, 1152, 2304, 4608, 9216)  # doubling; train stops at --max-step
 DEFAULT_MAX_STEP = 576
 VARIANTS = ("w/o_2d", "i2p-mae")
-REAL = "real-corpus-"  # run-name prefix of the sweep with --config pretrain/real-corpus
+DATA = {"": "fixed draw", "fresh": "fresh procedural shapes", "real-corpus": "the real corpus"}
+
+
+def split_variant(variant: str) -> tuple[str, str]:
+    """A scores row's variant -> (what it pre-trained on, the variant): ``w/o_2d`` -> ("", "w/o_2d"),
+    ``i2p-mae-fresh`` -> ("fresh", "i2p-mae"), ``real-corpus-w/o_2d`` -> ("real-corpus", "w/o_2d") (the stem
+    of ``--config``, whatever the config file is called)."""
+    if variant.endswith("-fresh"):
+        return "fresh", variant.removesuffix("-fresh")
+    for base in VARIANTS:
+        if variant.endswith("-" + base):
+            return variant.removesuffix("-" + base), base
+    return "", variant
+
+
+def read_rows(path: Path) -> list[dict]:
+    """The rows of a scores ``*.jsonl`` file ([] when it does not exist yet)."""
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
 
 
 def sweep_config(out: Path, variant: str, seed: int, last_mark: int, teacher_weights: str | None,
@@ -149,8 +166,7 @@ def score(args: argparse.Namespace) -> None:
     paths = {which: out / f"{name}{'' if which == 'test' else '_' + which}.jsonl" for which in sets}
     done: dict[str, set] = {which: set() for which in sets}
     for which, path in paths.items():
-        if path.is_file():
-            done[which] = {(r["variant"], r["seed"], r["step"]) for r in map(json.loads, path.read_text().splitlines())}
+        done[which] = {(r["variant"], r["seed"], r["step"]) for r in read_rows(path)}
     for variant, seed, mark, ckpt in score_jobs(args):
         for which in sets:  # the test split first, exactly as before the unseen families were added
             if (variant, seed, mark) in done[which]:
@@ -193,9 +209,7 @@ def score_real_corpus(args: argparse.Namespace) -> None:
     cfg = load_config(args.config if args.config != "quickstart" else "pretrain/real-corpus", args.overrides)
     sets = open_sets(resolve_data_path(args.corpus), args.sets, int(cfg["data"]["npoints"]), args.folds)
     path = Path(args.out) / "scores_real_corpus.jsonl"
-    done = set()
-    if path.is_file():
-        done = {(r["variant"], r["seed"], r["step"], r["set"]) for r in map(json.loads, path.read_text().splitlines())}
+    done = {(r["variant"], r["seed"], r["step"], r["set"]) for r in read_rows(path)}
     for variant, seed, mark, ckpt in score_jobs(args):
         todo = [n for n in sets if (variant, seed, mark, n) not in done]
         if not todo:
@@ -245,25 +259,24 @@ def plot(args: argparse.Namespace) -> None:
                                 ("scores_recalibrated", "_recalibrated", "BatchNorm statistics re-estimated")):
         if not (out / f"{name}.jsonl").is_file():
             continue
-        rows = [r for r in map(json.loads, (out / f"{name}.jsonl").read_text().splitlines()) if r["seed"] in args.seeds]
+        rows = [r for r in read_rows(out / f"{name}.jsonl") if r["seed"] in args.seeds]
         base = [r for r in rows if r["variant"] == "random_init"]
-        fresh = [{**r, "variant": r["variant"][:-len("-fresh")]} for r in rows if r["variant"].endswith("-fresh")]
-        fixed = [r for r in rows if r["variant"] in VARIANTS]
-        real = [{**r, "variant": r["variant"][len(REAL):]} for r in rows if r["variant"].startswith(REAL)]
-        for part, tag, data in ((fixed, "", "fixed draw"), (fresh, "_fresh", "fresh procedural shapes"),
-                                (real, "_real_corpus", "the real corpus")):
-            if not part:
-                continue
-            md = plot_accuracy_vs_steps(base + part, out / f"accuracy_vs_steps{suffix}{tag}.png",
+        groups: dict[str, list[dict]] = {}
+        for r in rows:
+            if r["variant"] != "random_init":
+                tag, variant = split_variant(r["variant"])
+                groups.setdefault(tag, []).append({**r, "variant": variant})
+        for tag, part in sorted(groups.items()):
+            data, file_tag = DATA.get(tag, f"config {tag}"), ("_" + tag.replace("-", "_")) if tag else ""
+            md = plot_accuracy_vs_steps(base + part, out / f"accuracy_vs_steps{suffix}{file_tag}.png",
                                         title=f"Probe accuracy against pre-training steps (dev draw; {title}; "
                                               f"pre-trained on {data})")
-            (out / f"accuracy_vs_steps{suffix}{tag}.md").write_text(md)
+            (out / f"accuracy_vs_steps{suffix}{file_tag}.md").write_text(md)
             print(f"{name}, pre-trained on {data}:\n{md}")
     if (out / "scores_real_corpus.jsonl").is_file():  # the real corpus's left-out sets (score --probe real-corpus)
-        rows = [r for r in map(json.loads, (out / "scores_real_corpus.jsonl").read_text().splitlines())
-                if r["seed"] in args.seeds]
+        rows = [r for r in read_rows(out / "scores_real_corpus.jsonl") if r["seed"] in args.seeds]
         for name in sorted({r["set"] for r in rows}):
-            part = [{**r, "variant": r["variant"].removeprefix(REAL)} for r in rows if r["set"] == name]
+            part = [{**r, "variant": split_variant(r["variant"])[1]} for r in rows if r["set"] == name]
             md = plot_accuracy_vs_steps(part, out / f"accuracy_vs_steps_{name}.png",
                                         title=f"Probe accuracy against pre-training steps ({name}, 5-fold CV; "
                                               "pre-trained on the real corpus)")
@@ -288,7 +301,7 @@ def report(args: argparse.Namespace) -> None:
         path = out / f"scores{suffix}{tag}.jsonl"
         if not path.is_file():
             continue
-        rows = [json.loads(line) for line in path.read_text().splitlines()]
+        rows = read_rows(path)
         per: dict[str, dict[int, dict]] = {}
         for r in rows:
             if r["variant"] == "random_init" or (r["variant"].endswith("-fresh") and r["step"] == mark):

@@ -10,6 +10,11 @@ on a procedural draw's test split and on the unseen families of the same draw's 
 
 ``--draw dev`` (default) is ``i2pmae data synth --seed 1`` written to ``--data`` (choose with it);
 ``--draw test`` is the built-in draw the README's tables report (probe it once, to report, never to choose).
+``--draw real-corpus`` probes the real corpus's left-out sets (issue 23: ``eval-ufoai``, ``eval-kicad``) with the
+5-fold stratified cross-validation of ``i2pmae data real-corpus-probe`` (same folds, same seed), so the teacher's
+numbers sit beside the 3D encoders' on shapes neither pre-training nor the teacher ever saw:
+
+    python benchmarks/teacher_probe.py --draw real-corpus --corpus $I2PMAE_CACHE/real-corpus
 """
 
 from __future__ import annotations
@@ -24,7 +29,10 @@ def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--teacher", default="tiny-cnn", help="teacher name (default tiny-cnn)")
     p.add_argument("--weights", default=None, help="weights file (default: the bundled asset)")
-    p.add_argument("--draw", choices=("dev", "test"), default="dev")
+    p.add_argument("--draw", choices=("dev", "test", "real-corpus"), default="dev")
+    p.add_argument("--corpus", default="$I2PMAE_CACHE/real-corpus", help="--draw real-corpus: the built corpus")
+    p.add_argument("--sets", nargs="+", default=["eval-ufoai", "eval-kicad"], help="--draw real-corpus: its sets")
+    p.add_argument("--folds", type=int, default=5, help="--draw real-corpus: cross-validation folds")
     p.add_argument("--data", default="runs/long_sweep/data", help="--draw dev: where the dev draw lives or is made")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--json", default=None, help="also write the result here")
@@ -44,15 +52,54 @@ def main(argv: list[str] | None = None) -> dict:
         d = Path(args.data)
         overrides += [f"data.root={d}", f"data.dataset.root={d}/ShapeNet55-34",
                       f"data.svm.root={d}/modelnet40_ply_hdf5_2048", "synth.seed=1", "data.unseen.seed=1"]
+    out = {"teacher": args.teacher, "weights": args.weights or "bundled", "draw": args.draw}
+    if args.draw == "real-corpus":
+        out.update(real_corpus(args, load_config("pretrain/real-corpus", overrides)))
+        if args.json:
+            Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
+        return out
     cfg = load_config("quickstart", overrides)
     ensure_synthetic_data(cfg)
-    out = {"teacher": args.teacher, "weights": args.weights or "bundled", "draw": args.draw}
     for key, name in (("svm", "test_split"), ("unseen", "unseen_families")):
         r = teacher_probe(cfg, DistInfo(), key)
         out[name] = {k: r[k] for k in ("svm_acc", "knn_acc", "C", "C_at_edge")}
         print(name, json.dumps(out[name]), flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
+    return out
+
+
+def real_corpus(args: argparse.Namespace, cfg: dict) -> dict:
+    """Features of each left-out set once (the teacher has no statistics to re-estimate per fold), then the
+    probe on each of the real-corpus probe's folds; mean +- std over folds."""
+    import numpy as np
+    from sklearn.model_selection import StratifiedKFold
+
+    from i2pmae.data.locations import resolve_data_path
+    from i2pmae.engine.distributed import DistInfo
+    from i2pmae.engine.runs import build_teacher_from_config
+    from i2pmae.tasks.experiment import teacher_features
+    from i2pmae.tasks.real_corpus_probe import open_sets
+    from i2pmae.tasks.svm import KNN_K, linear_svm_probe
+    from i2pmae.tasks.svm_eval import parse_standardize
+
+    dist = DistInfo()
+    teacher = build_teacher_from_config(cfg, dist.device)
+    views = tuple(cfg["model"].get("views", (0, 1, 2)))
+    opts = cfg.get("svm") or {}
+    out = {}
+    for name, ds in open_sets(resolve_data_path(args.corpus), args.sets, int(cfg["data"]["npoints"]),
+                              args.folds).items():
+        x, y = teacher_features(teacher, ds, views, dist)
+        folds = StratifiedKFold(n_splits=args.folds, shuffle=True, random_state=0).split(x, y)
+        runs = [linear_svm_probe(x[tr], y[tr], x[te], y[te], opts.get("C", "cv"), opts.get("grid"),
+                                 parse_standardize(opts.get("standardize")), KNN_K, f"2D teacher, {name} fold {k}")
+                for k, (tr, te) in enumerate(folds)]
+        svm, knn = np.array([r["svm_acc"] for r in runs]), np.array([r["knn_acc"] for r in runs])
+        out[name] = {"svm_mean": float(svm.mean()), "svm_std": float(svm.std()), "knn_mean": float(knn.mean()),
+                     "knn_std": float(knn.std()), "C": [r["C"] for r in runs],
+                     "C_at_edge": any(r["C_at_edge"] for r in runs), "objects": len(y), "folds": args.folds}
+        print(name, json.dumps(out[name]), flush=True)
     return out
 
 

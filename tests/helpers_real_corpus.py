@@ -15,14 +15,15 @@ svm: {C: 0.01}
 """
 
 
-def tiny_corpus(root: Path, per_class: int = 4, sets: tuple[str, ...] = ("eval-ufoai", "eval-kicad")) -> None:
+def tiny_corpus(root: Path, per_class: int = 4, sets: tuple[str, ...] = ("eval-ufoai", "eval-kicad"),
+                points: int = 256) -> None:
     """Sets of two classes (spheres, flat boxes) in the builder's layout, as .npy clouds."""
     rng = np.random.default_rng(0)
     for name in sets:
         for label in ("ball", "slab"):
             (root / name / label).mkdir(parents=True)
             for k in range(per_class):
-                p = rng.normal(size=(256, 3))
+                p = rng.normal(size=(points, 3))
                 p = p / np.linalg.norm(p, axis=1, keepdims=True) if label == "ball" else \
-                    rng.uniform(-1, 1, (256, 3)) * [1, 1, 0.05]
+                    rng.uniform(-1, 1, (points, 3)) * [1, 1, 0.05]
                 np.save(root / name / label / f"{name}{label}{k}.npy", p.astype(np.float32))

@@ -89,6 +89,21 @@ data: {{npoints: 128, dataset: {{root: {corpus}/pretrain, npoints: 128}}, svm: {
         sweep.main(["train", "--config", str(config), "--fresh", "--out", str(out)])
 
 
+def test_plot_groups_runs_by_what_they_pretrained_on(sweep, tmp_path):
+    assert sweep.split_variant("w/o_2d") == ("", "w/o_2d")
+    assert sweep.split_variant("i2p-mae-fresh") == ("fresh", "i2p-mae")
+    assert sweep.split_variant("real-corpus-w/o_2d") == ("real-corpus", "w/o_2d")
+    assert sweep.split_variant("my-corpus-i2p-mae") == ("my-corpus", "i2p-mae")  # any config's stem
+    rows = [_row("random_init", 0, 0, 70.0, 60.0), _row("w/o_2d-fresh", 0, 36, 71.5, 61.5),
+            _row("my-corpus-w/o_2d", 0, 36, 80.0, 70.0), _row("my-corpus-i2p-mae", 0, 36, 85.0, 75.0)]
+    (tmp_path / "scores.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    sweep.main(["plot", "--out", str(tmp_path), "--seeds", "0"])
+    fresh, mine = (tmp_path / "accuracy_vs_steps_fresh.md").read_text(), (tmp_path / "accuracy_vs_steps_my_corpus.md").read_text()
+    assert "71.50" in fresh and "80.00" not in fresh and "85.00" not in fresh
+    assert "80.00" in mine and "85.00" in mine and "71.50" not in mine
+    assert not (tmp_path / "accuracy_vs_steps.md").exists()  # no fixed-draw runs, no fixed-draw figure
+
+
 def test_reported_draw_is_the_quickstarts_own(sweep, tmp_path):
     """score --draw reported probes the quickstart's built-in draw (seed 0), the dev draw lives under OUT."""
     from i2pmae.engine.config import load_config

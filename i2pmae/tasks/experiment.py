@@ -58,28 +58,31 @@ def ensure_synthetic_data(cfg: dict) -> Path:
 
 
 @torch.no_grad()
-def teacher_probe(cfg: dict, dist: DistInfo, data_key: str = "svm") -> dict[str, Any]:
-    """Both probes on the teacher's multi-view features: per view, mean of its patch features; views
-    concatenated; the config's ``svm`` options (C or cv, grid, standardize); the data of ``data.<data_key>``
-    (``svm``: the test split, ``unseen``: the unseen families)."""
+def teacher_features(teacher: Any, dataset: Any, views: tuple[int, ...], dist: DistInfo) -> tuple[np.ndarray, np.ndarray]:
+    """A teacher's multi-view features of every cloud of ``dataset``: per view, the mean of its feature map;
+    views concatenated. Returns (features, labels) as numpy arrays."""
     from i2pmae.projection import project_views
 
+    feats, labels = [], []
+    for batch in shard_loader(dataset, dist, 32):
+        images, _ = project_views(batch["points"].to(dist.device), views=views)
+        b, v = images.shape[:2]
+        f, _ = teacher(images.flatten(0, 1))
+        feats.append(f.float().mean(dim=(2, 3)).view(b, v, -1).flatten(1).cpu())
+        labels.append(batch["label"].view(-1))
+    return torch.cat(feats).numpy(), torch.cat(labels).numpy()
+
+
+@torch.no_grad()
+def teacher_probe(cfg: dict, dist: DistInfo, data_key: str = "svm") -> dict[str, Any]:
+    """Both probes on the teacher's multi-view features (:func:`teacher_features`); the config's ``svm``
+    options (C or cv, grid, standardize); the data of ``data.<data_key>`` (``svm``: the test split,
+    ``unseen``: the unseen families)."""
     teacher = build_teacher_from_config(cfg, dist.device)
     views = tuple(cfg["model"].get("views", (0, 1, 2)))
     svm_cfg = cfg["data"][data_key]
-
-    def encode(split: str) -> tuple[np.ndarray, np.ndarray]:
-        feats, labels = [], []
-        for batch in shard_loader(build_dataset(svm_cfg, split), dist, 32):
-            images, _ = project_views(batch["points"].to(dist.device), views=views)
-            b, v = images.shape[:2]
-            f, _ = teacher(images.flatten(0, 1))
-            feats.append(f.float().mean(dim=(2, 3)).view(b, v, -1).flatten(1).cpu())
-            labels.append(batch["label"].view(-1))
-        return torch.cat(feats).numpy(), torch.cat(labels).numpy()
-
-    tr_x, tr_y = encode("train")
-    te_x, te_y = encode("test")
+    tr_x, tr_y = teacher_features(teacher, build_dataset(svm_cfg, "train"), views, dist)
+    te_x, te_y = teacher_features(teacher, build_dataset(svm_cfg, "test"), views, dist)
     opts = cfg.get("svm") or {}
     return linear_svm_probe(tr_x, tr_y, te_x, te_y, parse_svm_c(opts.get("C", 0.01)), opts.get("grid"),
                             parse_standardize(opts.get("standardize")), KNN_K,
