@@ -37,19 +37,30 @@ def add_probe_args(ap: argparse.ArgumentParser) -> None:
 
 
 def probe_set(model: Any, ds: Any, svm_opts: dict, folds: int, seed: int) -> dict:
-    """Mean +- std over ``folds`` stratified folds of one evaluation set."""
+    """Mean +- std over ``folds`` stratified folds of one evaluation set. A trained encoder's features do not
+    depend on the training folds, so the set is encoded once and each fold probes slices of it (the same
+    numbers as encoding each fold); at random init BatchNorm statistics are re-estimated fold by fold."""
     from sklearn.model_selection import StratifiedKFold
     from torch.utils.data import Subset
 
     from i2pmae.engine.distributed import DistInfo
-    from i2pmae.tasks.svm_eval import probe_encoder
+    from i2pmae.tasks.svm import KNN_K, linear_svm_probe, parse_svm_c
+    from i2pmae.tasks.svm_eval import (encode_with_statistics, features_need_train_set, parse_standardize,
+                                       probe_encoder)
 
     labels = ds.labels()
     per_fold = []
     split = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    once = None if features_need_train_set(model, svm_opts) else encode_with_statistics(model, ds, DistInfo(), svm_opts)
     for k, (tr, te) in enumerate(split.split(np.zeros(len(labels)), labels)):
-        r = probe_encoder(model, Subset(ds, tr.tolist()), Subset(ds, te.tolist()), svm_opts, DistInfo(),
-                          name=f"fold {k}")
+        if once is None:
+            r = probe_encoder(model, Subset(ds, tr.tolist()), Subset(ds, te.tolist()), svm_opts, DistInfo(),
+                              name=f"fold {k}")
+        else:
+            x, y = once
+            r = linear_svm_probe(x[tr], y[tr], x[te], y[te], parse_svm_c(svm_opts.get("C", 0.01)),
+                                 svm_opts.get("grid"), parse_standardize(svm_opts.get("standardize")), KNN_K,
+                                 f"fold {k}")
         per_fold.append({"svm": r["svm_acc"], "knn": r["knn_acc"], "C": r["C"]})
     svm, knn = np.array([f["svm"] for f in per_fold]), np.array([f["knn"] for f in per_fold])
     return {"svm_mean": float(svm.mean()), "svm_std": float(svm.std()), "knn_mean": float(knn.mean()),

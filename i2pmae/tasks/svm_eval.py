@@ -147,6 +147,28 @@ def probe_encoder(model: nn.Module, train_set: Dataset, test_set: Dataset, opts:
     return {**result, "bn_statistics": how}
 
 
+def features_need_train_set(model: nn.Module, opts: dict[str, Any] | None) -> bool:
+    """Whether :func:`probe_encoder`'s features depend on its training split: they do when BatchNorm statistics
+    get re-estimated on it (``recalibrated``, or ``debiased`` with a layer that never saw a batch, as at random
+    init). When they do not, a cross-validation can encode a set once and probe every fold on slices of it."""
+    how = parse_bn_statistics((opts or {}).get("bn_statistics"))
+    if how == "recalibrated":
+        return True
+    return how == "debiased" and any(bn.track_running_stats and int(bn.num_batches_tracked) == 0
+                                     for bn in _batchnorms(model))
+
+
+def encode_with_statistics(model: nn.Module, dataset: Dataset, dist: DistInfo, opts: dict[str, Any] | None):
+    """(features, labels) of ``dataset`` as :func:`probe_encoder` computes them, for a model whose features do
+    not need a training split (:func:`features_need_train_set` is False); the model is left unchanged."""
+    if features_need_train_set(model, opts):
+        raise ValueError("these features re-estimate BatchNorm statistics on a training split; use probe_encoder")
+    with batchnorm_restored(model):
+        if parse_bn_statistics((opts or {}).get("bn_statistics")) == "debiased":
+            debias_batchnorm(model)
+        return encode_dataset(model, dataset, dist, opts)
+
+
 def build_encoder(model_cfg: dict, checkpoint: str | None) -> nn.Module:
     """The pre-training network without a 2D teacher, loaded from ``checkpoint`` for feature extraction."""
     from i2pmae.engine.runs import load_weights

@@ -52,3 +52,43 @@ def test_benchmark_script_is_the_same_probe() -> None:
             module.main(["--corpus", "/nonexistent/real-corpus"])
     finally:
         unload_benchmark("real_corpus_probe")
+
+
+def test_trained_encoder_is_encoded_once_with_the_per_fold_numbers(tmp_path: Path) -> None:
+    """A trained encoder's features do not depend on the training folds: probe_set encodes the set once and
+    gets what probing each fold separately gets; at random init (statistics re-estimated per fold) it cannot."""
+    import torch
+    from torch.utils.data import Subset
+
+    from sklearn.model_selection import StratifiedKFold
+
+    from i2pmae.engine.config import load_config
+    from i2pmae.engine.distributed import DistInfo
+    from i2pmae.tasks import svm_eval
+    from i2pmae.tasks.real_corpus_probe import open_sets, probe_set
+
+    tiny_corpus(tmp_path / "corpus", per_class=6)
+    (tmp_path / "tiny.yaml").write_text(TINY_CONFIG)
+    cfg = load_config(str(tmp_path / "tiny.yaml"))
+    opts = dict(cfg["svm"])
+    ds = open_sets(tmp_path / "corpus", ["eval-ufoai"], 128, 2)["eval-ufoai"]
+    torch.manual_seed(0)
+    model = svm_eval.build_encoder(cfg["model"], None)
+    assert svm_eval.features_need_train_set(model, opts)  # random init: re-estimated per fold
+    with pytest.raises(ValueError, match="use probe_encoder"):
+        svm_eval.encode_with_statistics(model, ds, DistInfo(), opts)
+    with torch.no_grad():  # as after pre-training: every BatchNorm saw batches
+        for bn in svm_eval._batchnorms(model):
+            bn.num_batches_tracked.fill_(500)
+            bn.running_mean.normal_(0, 0.1)
+            bn.running_var.uniform_(0.5, 2.0)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    assert not svm_eval.features_need_train_set(model, opts)
+    assert svm_eval.features_need_train_set(model, dict(opts, bn_statistics="recalibrated"))
+    got = probe_set(model, ds, opts, 2, seed=0)
+    folds = StratifiedKFold(n_splits=2, shuffle=True, random_state=0).split(ds.labels(), ds.labels())
+    want = [svm_eval.probe_encoder(model, Subset(ds, tr.tolist()), Subset(ds, te.tolist()), opts, DistInfo())
+            for tr, te in folds]
+    assert [f["svm"] for f in got["folds"]] == [r["svm_acc"] for r in want]
+    assert [f["knn"] for f in got["folds"]] == [r["knn_acc"] for r in want]
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())  # the model is unchanged
