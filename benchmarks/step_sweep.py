@@ -92,7 +92,7 @@ def sweep_config(out: Path, variant: str, seed: int, last_mark: int, teacher_wei
         cfg["train"]["epochs"] = -(-last_mark // steps_per_epoch)
     else:
         cfg = load_config("quickstart", [
-            *(dev if draw == "dev" else []), f"train.epochs={-(-MARKS[-1] // 18)}", *schedule,
+            *(dev if draw == "dev" else []), f"train.epochs={-(-max(MARKS[-1], last_mark) // 18)}", *schedule,
             *overrides,  # the user's overrides last, checked by the schema
         ])
     if teacher_weights:
@@ -116,7 +116,7 @@ def train(args: argparse.Namespace) -> None:
 
     torch.set_num_threads(args.threads)
     out = Path(args.out)
-    marks = [m for m in MARKS if m <= args.max_step]
+    marks = [m for m in MARKS if m < args.max_step] + [args.max_step]  # a last mark off the doubling (5000) too
     if args.fresh and args.config != "quickstart":
         raise SystemExit("--fresh (new procedural shapes every epoch) is for the quickstart config only")
     cfg = sweep_config(out, args.variant, args.seed, marks[-1], args.teacher_weights, args.overrides,
@@ -190,8 +190,9 @@ def score_jobs(args: argparse.Namespace) -> list[tuple[str, int, int, Path | Non
     for run_dir in sorted((Path(args.out) / "runs").glob(args.runs)):
         variant = run_dir.name.rsplit("-seed", 1)[0].replace("wo_2d", "w/o_2d")
         seed = int(run_dir.name.rsplit("seed", 1)[1])
-        for mark in MARKS:
-            if (run_dir / f"step{mark}.pth").is_file() and (args.marks is None or mark in args.marks):
+        saved = sorted(int(p.stem[4:]) for p in run_dir.glob("step*.pth") if p.stem[4:].isdigit())
+        for mark in saved:  # the doubling marks, and a last one off it (--max-step 5000)
+            if args.marks is None or mark in args.marks:
                 jobs.append((variant, seed, mark, run_dir / f"step{mark}.pth"))
     return jobs
 
@@ -343,7 +344,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--seeds", default="0,1,2", help="score: random-init seeds; plot: the seeds drawn (default 0,1,2)")
     p.add_argument("--max-step", type=int, default=DEFAULT_MAX_STEP,
-                   help=f"train: last mark to reach (marks {MARKS}; default {DEFAULT_MAX_STEP})")
+                   help=f"train: last step; checkpoints at the marks {MARKS} below it and at it (default {DEFAULT_MAX_STEP})")
     p.add_argument("--teacher-weights", default=None)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--fresh", action="store_true", help="train: new shapes every epoch (memorisation test)")

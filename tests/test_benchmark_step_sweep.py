@@ -70,11 +70,15 @@ data: {{npoints: 128, dataset: {{root: {corpus}/pretrain, npoints: 128}}, svm: {
     state = torch.load(run / "last.pth", weights_only=True)
     assert state["loop"]["global_step"] == 3
     assert state["config"]["train"]["epochs"] == 1  # 24 shapes / batch 4 = 6 steps an epoch cover the 3 steps
+    sweep.main(["train", "--config", str(config), "--variant", "w/o_2d", "--seed", "0", "--max-step", "5",
+                "--out", str(out)])  # a last mark off the doubling (as --max-step 5000), resumed from step 3
+    assert torch.load(run / "step5.pth", weights_only=True)["loop"]["global_step"] == 5
     sweep.main(["score", "--probe", "real-corpus", "--config", str(config), "--corpus", str(corpus),
                 "--folds", "2", "--seeds", "0", "--out", str(out)])
     rows = [json.loads(x) for x in (out / "scores_real_corpus.jsonl").read_text().splitlines()]
     assert {(r["variant"], r["step"], r["set"]) for r in rows} == {
-        (v, s, n) for v, s in (("random_init", 0), ("real-corpus-w/o_2d", 3)) for n in ("eval-ufoai", "eval-kicad")}
+        (v, s, n) for v, s in (("random_init", 0), ("real-corpus-w/o_2d", 3), ("real-corpus-w/o_2d", 5))
+        for n in ("eval-ufoai", "eval-kicad")}
     assert all(r["folds"] == 2 and r["objects"] == 12 and 0 <= r["svm_acc"] <= 100 for r in rows)
     sweep.main(["score", "--probe", "real-corpus", "--config", str(config), "--corpus", str(corpus),
                 "--folds", "2", "--seeds", "0", "--out", str(out)])  # resumes: nothing left to score
@@ -82,6 +86,7 @@ data: {{npoints: 128, dataset: {{root: {corpus}/pretrain, npoints: 128}}, svm: {
     sweep.main(["plot", "--out", str(out)])
     assert (out / "accuracy_vs_steps_eval-ufoai.png").is_file()
     assert "| 3 |" in (out / "accuracy_vs_steps_eval-kicad.md").read_text()  # the step-3 row of (b)
+    assert "| 5 |" in (out / "accuracy_vs_steps_eval-kicad.md").read_text()
     with pytest.raises(ValueError, match="--folds must be >= 2, got 1"):  # the probe command's check, shared
         sweep.main(["score", "--probe", "real-corpus", "--config", str(config), "--corpus", str(corpus),
                     "--folds", "1", "--out", str(out)])
