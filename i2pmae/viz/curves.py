@@ -243,7 +243,9 @@ def plot_accuracy_vs_steps(rows: Sequence[Mapping[str, Any]], out_png: str | os.
         ax.set_xscale("symlog", linthresh=3)
         marks = sorted({s for _, s in table})
         ax.set_xlim(0, max(marks) * 1.25 if marks and max(marks) > 0 else 1)
-        ax.set_xticks(marks, [str(m) for m in marks], **({"rotation": 45, "fontsize": 8} if len(marks) > 6 else {}))
+        labelled = [m for i, m in enumerate(marks) if i + 1 == len(marks) or marks[i + 1] >= 1.5 * m or m == 0]
+        ax.set_xticks(labelled, [str(m) for m in labelled],  # 4608 and 5000 would overprint: the last one stays
+                      **({"rotation": 45, "fontsize": 8} if len(labelled) > 6 else {}))
         ax.minorticks_off()
         ax.set_xlabel("pre-training steps (batch 32; symlog axis)")
         ax.set_ylabel(f"{label} accuracy (%)")
