@@ -34,6 +34,7 @@ left-out sets by the 5-fold probe of ``i2pmae data real-corpus-probe``, and on t
     python benchmarks/step_sweep.py train --config pretrain/real-corpus --variant w/o_2d --seed 0 --max-step 2304
     python benchmarks/step_sweep.py score --probe real-corpus --runs 'real-corpus-*'   # scores_real_corpus.jsonl
     python benchmarks/step_sweep.py score --runs 'real-corpus-*'                       # the dev test split
+    python benchmarks/step_sweep.py report --probe real-corpus --marks 2304            # over seeds, paired tests
 """
 
 from __future__ import annotations
@@ -221,7 +222,8 @@ def score_real_corpus(args: argparse.Namespace) -> None:
             r = probe_set(model, sets[name], dict(cfg.get("svm") or {}), args.folds, seed)
             row = {"variant": variant, "seed": seed, "step": mark, "set": name, "svm_acc": r["svm_mean"],
                    "svm_std": r["svm_std"], "knn_acc": r["knn_mean"], "knn_std": r["knn_std"], "folds": args.folds,
-                   "objects": r["objects"], "classes": r["classes"]}
+                   "objects": r["objects"], "classes": r["classes"], "C": [f["C"] for f in r["folds"]],
+                   "C_at_edge": r["C_at_edge"]}
             with path.open("a") as f:
                 f.write(json.dumps(row) + "\n")
             print(json.dumps(row), flush=True)
@@ -285,15 +287,50 @@ def plot(args: argparse.Namespace) -> None:
             print(f"{name}:\n{md}")
 
 
-def report(args: argparse.Namespace) -> None:
-    """One mark's table over seeds: (a) random init, (b), (c) with mean, std, per-seed values and paired
-    t-tests, from the scores of ``--draw`` (dev or reported), for the test split and the unseen families."""
+def seed_table(per: dict[str, dict[int, dict]]) -> tuple[list[str], dict]:
+    """Markdown lines and values for one split: each variant's SVM / 10-NN over its seeds (mean, population
+    std as in table1, per-seed values), paired t-tests over the seeds two variants share (p needs >= 2)."""
     from i2pmae.tasks.experiment import paired_test
 
+    lines = ["| variant | seeds | SVM mean +- std | per seed | 10-NN mean +- std | per seed |", "|---|---|---|---|---|---|"]
+    vals: dict[str, dict] = {}
+    for v in (v for v in ("random_init", "w/o_2d", "i2p-mae") if v in per):
+        seeds = sorted(per[v])
+        svm, knn = [per[v][s]["svm_acc"] for s in seeds], [per[v][s]["knn_acc"] for s in seeds]
+        vals[v] = {"seeds": seeds, "svm": svm, "knn": knn, "C_at_edge": [per[v][s].get("C_at_edge") for s in seeds]}
+        lines.append(f"| {v} | {','.join(map(str, seeds))} | {np.mean(svm):.2f} +- {np.std(svm):.2f} | "
+                     f"{', '.join(f'{x:.2f}' for x in svm)} | {np.mean(knn):.2f} +- {np.std(knn):.2f} | "
+                     f"{', '.join(f'{x:.2f}' for x in knn)} |")
+    lines.append("")
+    tests = {}
+    for hi, lo in (("w/o_2d", "random_init"), ("i2p-mae", "random_init"), ("i2p-mae", "w/o_2d")):
+        if hi not in per or lo not in per:
+            continue
+        common = sorted(set(per[hi]) & set(per[lo]))
+        t = {m: paired_test([per[lo][s][f"{m}_acc"] for s in common], [per[hi][s][f"{m}_acc"] for s in common])
+             for m in ("svm", "knn")}
+        tests[f"{hi} - {lo}"] = {**t, "seeds": common}
+        if common:
+            p_text = {m: "n/a, one seed" if t[m]["p"] is None else f"{t[m]['p']:.3g}" for m in t}
+            lines.append(f"- {hi} - {lo} (seeds {','.join(map(str, common))}): SVM {t['svm']['mean_diff']:+.2f} "
+                         f"(p = {p_text['svm']}), 10-NN {t['knn']['mean_diff']:+.2f} (p = {p_text['knn']})")
+    edge = [v for v in vals if any(vals[v]["C_at_edge"])]
+    unknown = [v for v in vals if None in vals[v]["C_at_edge"]]  # rows scored before C_at_edge was recorded
+    lines += [f"- SVM C at the grid's edge: {', '.join(edge) if edge else 'none'}"
+              + (f" (not recorded for {', '.join(unknown)})" if unknown else ""), ""]
+    return lines, {"values": vals, "paired_tests": tests}
+
+
+def report(args: argparse.Namespace) -> None:
+    """One mark's table over seeds: (a) random init, (b), (c) with mean, std, per-seed values and paired
+    t-tests, from the scores of ``--draw`` (dev or reported), for the test split and the unseen families;
+    with ``--probe real-corpus``, from ``scores_real_corpus.jsonl``, for each left-out set."""
     out = Path(args.out)
     if args.marks is None or len(args.marks) != 1:
         raise SystemExit("report: give exactly one step mark with --marks N")
     (mark,) = args.marks
+    if args.probe == "real-corpus":
+        return report_real_corpus(out, mark)
     suffix = "_reported" if args.draw == "reported" else ""
     lines = [f"Draw: {args.draw}; pre-trained on fresh procedural shapes; step {mark}; "
              "linear SVM / 10-NN on debiased features (mean +- std over seeds, per-seed values)", ""]
@@ -302,35 +339,46 @@ def report(args: argparse.Namespace) -> None:
         path = out / f"scores{suffix}{tag}.jsonl"
         if not path.is_file():
             continue
-        rows = read_rows(path)
         per: dict[str, dict[int, dict]] = {}
-        for r in rows:
+        for r in read_rows(path):
             if r["variant"] == "random_init" or (r["variant"].endswith("-fresh") and r["step"] == mark):
                 per.setdefault(r["variant"].removesuffix("-fresh"), {})[r["seed"]] = r
         seeds = sorted(set.intersection(*(set(v) for v in per.values()))) if len(per) == 3 else []
         if not seeds:
             raise SystemExit(f"report: {path} lacks random_init, w/o_2d-fresh and i2p-mae-fresh rows at step {mark} "
                              "for a common seed; run score first")
-        lines += [f"{split} ({path.name}), seeds {seeds}:", "",
-                  "| variant | SVM mean +- std | per seed | 10-NN mean +- std |", "|---|---|---|---|"]
-        vals = {}
-        for v in ("random_init", "w/o_2d", "i2p-mae"):
-            svm = [per[v][s]["svm_acc"] for s in seeds]
-            knn = [per[v][s]["knn_acc"] for s in seeds]
-            vals[v] = {"svm": svm, "knn": knn, "C_at_edge": [per[v][s]["C_at_edge"] for s in seeds]}
-            lines.append(f"| {v} | {np.mean(svm):.2f} +- {np.std(svm):.2f} | "  # std over seeds as in table1
-                         f"{', '.join(f'{x:.2f}' for x in svm)} | {np.mean(knn):.2f} +- {np.std(knn):.2f} |")
-        tests = {f"{hi} - {lo}": {p: paired_test(vals[lo][p], vals[hi][p]) for p in ("svm", "knn")}
-                 for hi, lo in (("w/o_2d", "random_init"), ("i2p-mae", "random_init"), ("i2p-mae", "w/o_2d"))}
-        lines.append("")
-        for name, t in tests.items():
-            lines.append(f"- {name}: SVM {t['svm']['mean_diff']:+.2f} (p = {t['svm']['p']:.3g}), "
-                         f"10-NN {t['knn']['mean_diff']:+.2f} (p = {t['knn']['p']:.3g})")
-        edge = [v for v in vals if any(vals[v]["C_at_edge"])]
-        lines += [f"- SVM C at the grid's edge: {', '.join(edge) if edge else 'none'}", ""]
-        table[split] = {"seeds": seeds, "values": vals, "paired_tests": tests}
+        per = {v: {s: per[v][s] for s in seeds} for v in per}
+        body, table[split] = seed_table(per)
+        table[split]["seeds"] = seeds
+        lines += [f"{split} ({path.name}), seeds {seeds}:", "", *body]
+    write_report(out / f"report_{args.draw}_step{mark}", lines, table)
+
+
+def report_real_corpus(out: Path, mark: int) -> None:
+    """The real corpus's left-out sets at one mark (issue 23's targets): random init against (b) and (c),
+    each over the seeds it has at that mark."""
+    path = out / "scores_real_corpus.jsonl"
+    rows = read_rows(path)
+    lines = [f"Real corpus, left-out sets, 5-fold CV; step {mark}; linear SVM / 10-NN on debiased features "
+             "(each value a mean over folds; mean +- std over seeds, per-seed values)", ""]
+    table: dict = {"probe": "real-corpus", "step": mark}
+    for name in sorted({r["set"] for r in rows}):
+        per: dict[str, dict[int, dict]] = {}
+        for r in rows:
+            if r["set"] == name and (r["variant"] == "random_init" or r["step"] == mark):
+                per.setdefault(split_variant(r["variant"])[1], {})[r["seed"]] = r
+        if "random_init" not in per or len(per) < 2:
+            raise SystemExit(f"report: {path} lacks random_init or pre-trained rows at step {mark} for {name}; "
+                             "run score --probe real-corpus first")
+        body, table[name] = seed_table(per)
+        lines += [f"{name}:", "", *body]
+    if len(table) == 2:
+        raise SystemExit(f"report: no rows in {path}; run score --probe real-corpus first")
+    write_report(out / f"report_real_corpus_step{mark}", lines, table)
+
+
+def write_report(stem: Path, lines: list[str], table: dict) -> None:
     md = "\n".join(lines)
-    stem = out / f"report_{args.draw}_step{mark}"
     stem.with_suffix(".md").write_text(md + "\n")
     stem.with_suffix(".json").write_text(json.dumps(table, indent=1) + "\n")
     print(md)
@@ -354,7 +402,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--config", default="quickstart", help="train/score: pre-train with this config instead "
                    "(pretrain/real-corpus: the real corpus; runs named <config>-<variant>-seed<N>)")
     p.add_argument("--probe", choices=("procedural", "real-corpus"), default="procedural",
-                   help="score: the procedural test split and unseen families, or the real corpus's left-out sets")
+                   help="score/report: the procedural test split and unseen families, or the real corpus's left-out sets")
     p.add_argument("--corpus", default="$I2PMAE_CACHE/real-corpus", help="score --probe real-corpus: the corpus")
     p.add_argument("--sets", nargs="+", default=["eval-ufoai", "eval-kicad"], help="score --probe real-corpus")
     p.add_argument("--folds", type=int, default=5, help="score --probe real-corpus: cross-validation folds")

@@ -54,6 +54,33 @@ def test_report_refuses_missing_rows_and_marks(sweep, tmp_path):
         sweep.main(["report", "--out", str(tmp_path)])
 
 
+def test_real_corpus_report_over_the_seeds_each_variant_has(sweep, tmp_path):
+    rng = np.random.default_rng(5)
+    rows, acc = [], {}
+    for name in ("eval-ufoai", "eval-kicad"):
+        for v, seeds in (("random_init", (0, 1, 2)), ("real-corpus-w/o_2d", (0,)), ("real-corpus-i2p-mae", (0, 1, 2))):
+            acc[name, v] = rng.uniform(30, 90, size=(len(seeds), 2))
+            step = 0 if v == "random_init" else 2304
+            rows += [{**_row(v, s, step, *acc[name, v][k]), "set": name} for k, s in enumerate(seeds)]
+            if v != "random_init":
+                rows += [{**_row(v, s, 1152, 0.0, 0.0), "set": name} for s in seeds]  # another mark
+    (tmp_path / "scores_real_corpus.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    sweep.main(["report", "--probe", "real-corpus", "--out", str(tmp_path), "--marks", "2304"])
+    table = json.loads((tmp_path / "report_real_corpus_step2304.json").read_text())
+    for name in ("eval-ufoai", "eval-kicad"):
+        a, c = acc[name, "random_init"][:, 0], acc[name, "real-corpus-i2p-mae"][:, 0]
+        assert table[name]["values"]["i2p-mae"]["svm"] == pytest.approx(list(c))
+        t = table[name]["paired_tests"]["i2p-mae - random_init"]
+        assert t["seeds"] == [0, 1, 2] and t["svm"]["p"] == pytest.approx(float(stats.ttest_rel(c, a).pvalue))
+        one = table[name]["paired_tests"]["w/o_2d - random_init"]  # (b) has seed 0 only: no p
+        assert one["seeds"] == [0] and one["svm"]["p"] is None
+        assert one["svm"]["mean_diff"] == pytest.approx(acc[name, "real-corpus-w/o_2d"][0, 0] - a[0])
+    md = (tmp_path / "report_real_corpus_step2304.md").read_text()
+    assert "eval-kicad:" in md and "p = n/a, one seed" in md
+    with pytest.raises(SystemExit, match="lacks random_init or pre-trained rows at step 576"):
+        sweep.main(["report", "--probe", "real-corpus", "--out", str(tmp_path), "--marks", "576"])
+
+
 def test_real_corpus_sweep_trains_scores_and_plots(sweep, tmp_path):
     corpus = tmp_path / "corpus"
     tiny_corpus(corpus, per_class=6, sets=("pretrain", "eval-ufoai", "eval-kicad"))
@@ -80,6 +107,7 @@ data: {{npoints: 128, dataset: {{root: {corpus}/pretrain, npoints: 128}}, svm: {
         (v, s, n) for v, s in (("random_init", 0), ("real-corpus-w/o_2d", 3), ("real-corpus-w/o_2d", 5))
         for n in ("eval-ufoai", "eval-kicad")}
     assert all(r["folds"] == 2 and r["objects"] == 12 and 0 <= r["svm_acc"] <= 100 for r in rows)
+    assert all(len(r["C"]) == 2 and isinstance(r["C_at_edge"], bool) for r in rows)
     sweep.main(["score", "--probe", "real-corpus", "--config", str(config), "--corpus", str(corpus),
                 "--folds", "2", "--seeds", "0", "--out", str(out)])  # resumes: nothing left to score
     assert len((out / "scores_real_corpus.jsonl").read_text().splitlines()) == len(rows)

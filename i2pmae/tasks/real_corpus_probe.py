@@ -61,10 +61,11 @@ def probe_set(model: Any, ds: Any, svm_opts: dict, folds: int, seed: int) -> dic
             r = linear_svm_probe(x[tr], y[tr], x[te], y[te], parse_svm_c(svm_opts.get("C", 0.01)),
                                  svm_opts.get("grid"), parse_standardize(svm_opts.get("standardize")), KNN_K,
                                  f"fold {k}")
-        per_fold.append({"svm": r["svm_acc"], "knn": r["knn_acc"], "C": r["C"]})
+        per_fold.append({"svm": r["svm_acc"], "knn": r["knn_acc"], "C": r["C"], "C_at_edge": r["C_at_edge"]})
     svm, knn = np.array([f["svm"] for f in per_fold]), np.array([f["knn"] for f in per_fold])
     return {"svm_mean": float(svm.mean()), "svm_std": float(svm.std()), "knn_mean": float(knn.mean()),
-            "knn_std": float(knn.std()), "folds": per_fold, "objects": len(labels), "classes": len(ds.classes)}
+            "knn_std": float(knn.std()), "folds": per_fold, "objects": len(labels), "classes": len(ds.classes),
+            "C_at_edge": any(f["C_at_edge"] for f in per_fold)}
 
 
 def open_sets(corpus: Path, names: list[str], npoints: int, folds: int) -> dict:
