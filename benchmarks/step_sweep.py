@@ -156,10 +156,9 @@ def score(args: argparse.Namespace) -> None:
     if args.probe == "real-corpus":
         return score_real_corpus(args)
     cfg = sweep_config(out, "w/o_2d", 0, MARKS[-1], None, args.overrides, args.draw)
-    if args.draw == "reported":
-        from i2pmae.tasks.experiment import ensure_synthetic_data
+    from i2pmae.tasks.experiment import ensure_synthetic_data
 
-        ensure_synthetic_data(cfg)
+    ensure_synthetic_data(cfg)  # the dev draw (OUT/data) or the reported one; a real-corpus sweep has neither yet
     sets = probe_sets(cfg)  # the test split, and the unseen families when data.unseen is set
     how = parse_bn_statistics(cfg["svm"].get("bn_statistics"))
     name = ("scores" + ("" if how == "debiased" else f"_{how}") + ("_masked" if args.masked_features else "")

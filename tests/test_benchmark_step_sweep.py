@@ -137,6 +137,22 @@ def test_plot_groups_runs_by_what_they_pretrained_on(sweep, tmp_path):
     assert not (tmp_path / "accuracy_vs_steps.md").exists()  # no fixed-draw runs, no fixed-draw figure
 
 
+def test_score_makes_the_dev_draw_it_probes(sweep, tmp_path, monkeypatch):
+    """A real-corpus sweep's OUT has no procedural data; scoring it on the dev split makes the dev draw there."""
+    import i2pmae.tasks.experiment as experiment
+
+    made = []
+
+    def fake(cfg):
+        made.append((cfg["data"]["root"], cfg["synth"]["seed"]))
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(experiment, "ensure_synthetic_data", fake)
+    with pytest.raises(RuntimeError, match="stop here"):
+        sweep.main(["score", "--out", str(tmp_path / "sweep"), "--runs", "real-corpus-*"])
+    assert made == [(str(tmp_path / "sweep" / "data"), 1)]
+
+
 def test_reported_draw_is_the_quickstarts_own(sweep, tmp_path):
     """score --draw reported probes the quickstart's built-in draw (seed 0), the dev draw lives under OUT."""
     from i2pmae.engine.config import load_config
