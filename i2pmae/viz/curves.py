@@ -245,7 +245,7 @@ def plot_accuracy_vs_steps(rows: Sequence[Mapping[str, Any]], out_png: str | os.
         ax.set_xlim(0, max(marks) * 1.25 if marks and max(marks) > 0 else 1)
         labelled = [m for i, m in enumerate(marks) if i + 1 == len(marks) or marks[i + 1] >= 1.5 * m or m == 0]
         ax.set_xticks(labelled, [str(m) for m in labelled],  # 4608 and 5000 would overprint: the last one stays
-                      **({"rotation": 45, "fontsize": 8} if len(labelled) > 6 else {}))
+                      rotation=45, fontsize=8)
         ax.minorticks_off()
         ax.set_xlabel("pre-training steps (batch 32; symlog axis)")
         ax.set_ylabel(f"{label} accuracy (%)")
