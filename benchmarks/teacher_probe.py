@@ -73,15 +73,11 @@ def real_corpus(args: argparse.Namespace, cfg: dict) -> dict:
     """Features of each left-out set once (the teacher has no statistics to re-estimate per fold), then the
     probe on each of the real-corpus probe's folds; mean +- std over folds."""
     import numpy as np
-    from sklearn.model_selection import StratifiedKFold
-
     from i2pmae.data.locations import resolve_data_path
     from i2pmae.engine.distributed import DistInfo
     from i2pmae.engine.runs import build_teacher_from_config
     from i2pmae.tasks.experiment import teacher_features
-    from i2pmae.tasks.real_corpus_probe import open_sets
-    from i2pmae.tasks.svm import KNN_K, linear_svm_probe
-    from i2pmae.tasks.svm_eval import parse_standardize
+    from i2pmae.tasks.real_corpus_probe import open_sets, probe_features
 
     dist = DistInfo()
     teacher = build_teacher_from_config(cfg, dist.device)
@@ -91,10 +87,7 @@ def real_corpus(args: argparse.Namespace, cfg: dict) -> dict:
     for name, ds in open_sets(resolve_data_path(args.corpus), args.sets, int(cfg["data"]["npoints"]),
                               args.folds).items():
         x, y = teacher_features(teacher, ds, views, dist)
-        folds = StratifiedKFold(n_splits=args.folds, shuffle=True, random_state=0).split(x, y)
-        runs = [linear_svm_probe(x[tr], y[tr], x[te], y[te], opts.get("C", "cv"), opts.get("grid"),
-                                 parse_standardize(opts.get("standardize")), KNN_K, f"2D teacher, {name} fold {k}")
-                for k, (tr, te) in enumerate(folds)]
+        runs = probe_features(x, y, {"C": "cv", **opts}, args.folds, 0, f"2D teacher, {name} ")
         svm, knn = np.array([r["svm_acc"] for r in runs]), np.array([r["knn_acc"] for r in runs])
         out[name] = {"svm_mean": float(svm.mean()), "svm_std": float(svm.std()), "knn_mean": float(knn.mean()),
                      "knn_std": float(knn.std()), "C": [r["C"] for r in runs],

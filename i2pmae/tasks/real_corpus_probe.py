@@ -44,28 +44,34 @@ def probe_set(model: Any, ds: Any, svm_opts: dict, folds: int, seed: int) -> dic
     from torch.utils.data import Subset
 
     from i2pmae.engine.distributed import DistInfo
-    from i2pmae.tasks.svm import KNN_K, linear_svm_probe, parse_svm_c
-    from i2pmae.tasks.svm_eval import (encode_with_statistics, features_need_train_set, parse_standardize,
-                                       probe_encoder)
+    from i2pmae.tasks.svm_eval import encode_with_statistics, features_need_train_set, probe_encoder
 
     labels = ds.labels()
-    per_fold = []
-    split = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    once = None if features_need_train_set(model, svm_opts) else encode_with_statistics(model, ds, DistInfo(), svm_opts)
-    for k, (tr, te) in enumerate(split.split(np.zeros(len(labels)), labels)):
-        if once is None:
-            r = probe_encoder(model, Subset(ds, tr.tolist()), Subset(ds, te.tolist()), svm_opts, DistInfo(),
+    if features_need_train_set(model, svm_opts):
+        split = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+        runs = [probe_encoder(model, Subset(ds, tr.tolist()), Subset(ds, te.tolist()), svm_opts, DistInfo(),
                               name=f"fold {k}")
-        else:
-            x, y = once
-            r = linear_svm_probe(x[tr], y[tr], x[te], y[te], parse_svm_c(svm_opts.get("C", 0.01)),
-                                 svm_opts.get("grid"), parse_standardize(svm_opts.get("standardize")), KNN_K,
-                                 f"fold {k}")
-        per_fold.append({"svm": r["svm_acc"], "knn": r["knn_acc"], "C": r["C"], "C_at_edge": r["C_at_edge"]})
+                for k, (tr, te) in enumerate(split.split(np.zeros(len(labels)), labels))]
+    else:
+        runs = probe_features(*encode_with_statistics(model, ds, DistInfo(), svm_opts), svm_opts, folds, seed)
+    per_fold = [{"svm": r["svm_acc"], "knn": r["knn_acc"], "C": r["C"], "C_at_edge": r["C_at_edge"]} for r in runs]
     svm, knn = np.array([f["svm"] for f in per_fold]), np.array([f["knn"] for f in per_fold])
     return {"svm_mean": float(svm.mean()), "svm_std": float(svm.std()), "knn_mean": float(knn.mean()),
             "knn_std": float(knn.std()), "folds": per_fold, "objects": len(labels), "classes": len(ds.classes),
             "C_at_edge": any(f["C_at_edge"] for f in per_fold)}
+
+
+def probe_features(x: Any, y: Any, svm_opts: dict, folds: int, seed: int, name: str = "") -> list[dict]:
+    """The probe on each stratified fold of features computed once (a trained encoder, a 2D teacher)."""
+    from sklearn.model_selection import StratifiedKFold
+
+    from i2pmae.tasks.svm import KNN_K, linear_svm_probe, parse_svm_c
+    from i2pmae.tasks.svm_eval import parse_standardize
+
+    split = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), np.asarray(y))
+    return [linear_svm_probe(x[tr], y[tr], x[te], y[te], parse_svm_c(svm_opts.get("C", 0.01)), svm_opts.get("grid"),
+                             parse_standardize(svm_opts.get("standardize")), KNN_K, f"{name}fold {k}")
+            for k, (tr, te) in enumerate(split)]
 
 
 def open_sets(corpus: Path, names: list[str], npoints: int, folds: int) -> dict:
