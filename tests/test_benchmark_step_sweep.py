@@ -77,6 +77,8 @@ def test_real_corpus_report_over_the_seeds_each_variant_has(sweep, tmp_path):
         assert one["svm"]["mean_diff"] == pytest.approx(acc[name, "real-corpus-w/o_2d"][0, 0] - a[0])
     md = (tmp_path / "report_real_corpus_step2304.md").read_text()
     assert "eval-kicad:" in md and "p = n/a, one seed" in md
+    b = acc["eval-kicad", "real-corpus-w/o_2d"][0, 0]
+    assert f"| w/o_2d | 0 | {b:.2f} (one seed) | {b:.2f} |" in md  # no std over one seed
     with pytest.raises(SystemExit, match="lacks random_init or pre-trained rows at step 576"):
         sweep.main(["report", "--probe", "real-corpus", "--out", str(tmp_path), "--marks", "576"])
 

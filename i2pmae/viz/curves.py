@@ -258,14 +258,16 @@ def plot_accuracy_vs_steps(rows: Sequence[Mapping[str, Any]], out_png: str | os.
     lines = ["| steps | " + " | ".join(f"{names[v]} SVM | {names[v]} k-NN" for v in variants) + " | seeds |",
              "|---" * (2 * len(variants) + 2) + "|"]
     for step in sorted({s for _, s in table}):
-        cells, n = [], 0
+        cells, counts = [], []
         for v in variants:
             c = table.get((v, step))
             if c is None:
                 cells += ["-", "-"]
                 continue
-            n = max(n, len(c["svm_acc"]))
-            cells += [f"{np.mean(c[k]):.2f} ± {np.std(c[k]):.2f}" for k in ("svm_acc", "knn_acc")]
+            counts.append(len(c["svm_acc"]))  # a variant may have fewer seeds at a mark: no std over one
+            cells += [f"{np.mean(c[k]):.2f}" + (f" ± {np.std(c[k]):.2f}" if len(c[k]) > 1 else " (one seed)")
+                      for k in ("svm_acc", "knn_acc")]
+        n = str(counts[0]) if len(set(counts)) == 1 else " / ".join(map(str, counts))
         lines.append(f"| {step} | " + " | ".join(cells) + f" | {n} |")
     return "\n".join(lines) + "\n"
 

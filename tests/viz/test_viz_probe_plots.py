@@ -32,6 +32,10 @@ def test_accuracy_vs_steps_plot_and_table(tmp_path):
     c = [80.0 + 24, 81.0 + 24]
     assert row36[1] == f"{np.mean(b):.2f} ± {np.std(b):.2f}" and row36[3] == f"{np.mean(c):.2f} ± {np.std(c):.2f}"
     assert row36[-1] == "2"
+    one = [r for r in _rows() if not (r["variant"] == "i2p-mae" and r["seed"] == 1 and r["step"] == 36)]
+    row36 = [c.strip() for c in curves.plot_accuracy_vs_steps(one, tmp_path / "one.png").strip().splitlines()[4]
+             .split("|")[1:-1]]
+    assert row36[3] == f"{80.0 + 24:.2f} (one seed)" and row36[-1] == "2 / 1"  # seeds per variant, no std of one
     with pytest.raises(ValueError, match="no scores"):
         curves.plot_accuracy_vs_steps([], tmp_path / "x.png")
 
