@@ -290,6 +290,7 @@ def seed_table(per: dict[str, dict[int, dict]]) -> tuple[list[str], dict]:
     """Markdown lines and values for one split: each variant's SVM / 10-NN over its seeds (mean, population
     std as in table1, none for one seed, per-seed values), paired t-tests over the seeds two variants share (p needs >= 2)."""
     from i2pmae.tasks.experiment import paired_test
+    from i2pmae.viz.curves import mean_spread
 
     lines = ["| variant | seeds | SVM mean +- std | per seed | 10-NN mean +- std | per seed |", "|---|---|---|---|---|---|"]
     vals: dict[str, dict] = {}
@@ -297,9 +298,8 @@ def seed_table(per: dict[str, dict[int, dict]]) -> tuple[list[str], dict]:
         seeds = sorted(per[v])
         svm, knn = [per[v][s]["svm_acc"] for s in seeds], [per[v][s]["knn_acc"] for s in seeds]
         vals[v] = {"seeds": seeds, "svm": svm, "knn": knn, "C_at_edge": [per[v][s].get("C_at_edge") for s in seeds]}
-        spread = (lambda x: f" +- {np.std(x):.2f}") if len(seeds) > 1 else (lambda x: " (one seed)")
-        lines.append(f"| {v} | {','.join(map(str, seeds))} | {np.mean(svm):.2f}{spread(svm)} | "
-                     f"{', '.join(f'{x:.2f}' for x in svm)} | {np.mean(knn):.2f}{spread(knn)} | "
+        lines.append(f"| {v} | {','.join(map(str, seeds))} | {mean_spread(svm, '+-')} | "
+                     f"{', '.join(f'{x:.2f}' for x in svm)} | {mean_spread(knn, '+-')} | "
                      f"{', '.join(f'{x:.2f}' for x in knn)} |")
     lines.append("")
     tests = {}

@@ -212,6 +212,11 @@ def _unused_loss_term(metric: str, ys: np.ndarray) -> bool:
 DEMO_LOSS_TERMS = ("loss_3d", "loss_2d")  # comparable across (b) and (c); the total loss is not
 
 
+def mean_spread(values: Sequence[float], pm: str = "±") -> str:
+    """``mean ± std`` (population std) of a value over seeds; with one seed there is no spread to show."""
+    return f"{np.mean(values):.2f}" + (f" {pm} {np.std(values):.2f}" if len(values) > 1 else " (one seed)")
+
+
 def plot_accuracy_vs_steps(rows: Sequence[Mapping[str, Any]], out_png: str | os.PathLike,
                            title: str = "Probe accuracy against pre-training steps") -> str:
     """Mean ± std over seeds of SVM and k-NN accuracy against pre-training steps, one line per variant, from
@@ -264,9 +269,8 @@ def plot_accuracy_vs_steps(rows: Sequence[Mapping[str, Any]], out_png: str | os.
             if c is None:
                 cells += ["-", "-"]
                 continue
-            counts.append(len(c["svm_acc"]))  # a variant may have fewer seeds at a mark: no std over one
-            cells += [f"{np.mean(c[k]):.2f}" + (f" ± {np.std(c[k]):.2f}" if len(c[k]) > 1 else " (one seed)")
-                      for k in ("svm_acc", "knn_acc")]
+            counts.append(len(c["svm_acc"]))  # a variant may have fewer seeds at a mark
+            cells += [mean_spread(c[k]) for k in ("svm_acc", "knn_acc")]
         n = str(counts[0]) if len(set(counts)) == 1 else " / ".join(map(str, counts))
         lines.append(f"| {step} | " + " | ".join(cells) + f" | {n} |")
     return "\n".join(lines) + "\n"
